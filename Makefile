@@ -1,0 +1,30 @@
+# Everyday commands. Every target sets up what it needs first, so a newcomer
+# only ever types `make run` or `make test`.
+
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+# Rasa 3.6 needs Python 3.10. pyenv's shim honours .python-version; fall back
+# to pyenv's own folder when the shims are not on PATH (e.g. a bare CI shell).
+PYTHON ?= $(shell command -v python3.10 2>/dev/null || ls -d $${PYENV_ROOT:-$$HOME/.pyenv}/versions/3.10*/bin/python3.10 2>/dev/null | tail -n 1)
+
+.PHONY: install run train test
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml requirements.lock
+	@test -n "$(PYTHON)" || { echo "Python 3.10 is needed (Rasa 3.6 supports up to 3.10): try 'pyenv install 3.10.13'." >&2; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -c requirements.lock -e '.[test]'
+	$(PY) -m pip check
+	@touch $@
+
+run: $(STAMP)
+	$(PY) -m bot run
+
+train: $(STAMP)
+	$(PY) -m bot train
+
+test: $(STAMP)
+	$(VENV)/bin/rasa data validate --fail-on-warnings --config config.yml --domain domain.yml --data data/nlu data/rules data/stories
+	$(PY) -m pytest

@@ -1,0 +1,16 @@
+"""Signpost: a safeguarding signposting chatbot built on Rasa.
+
+The environment defaults below must be in place before Rasa or TensorFlow is
+first imported, which is why they live in the package's ``__init__``: every
+entry point (CLI, tests, benchmarks) imports ``bot`` first.
+"""
+
+import os
+
+# Nothing may phone home: there is no internet, and we collect nothing.
+os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
+# TensorFlow is imported by Rasa even though our pipeline uses no TF model;
+# keep its C++ start-up chatter out of the terminal.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# Rasa 3.6 uses SQLAlchemy 1.4's legacy API and warns about it on every start.
+os.environ.setdefault("SQLALCHEMY_SILENCE_UBER_WARNING", "1")

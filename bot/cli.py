@@ -1,0 +1,124 @@
+"""Command line: ``python -m bot <command>`` (or the ``signpost`` script).
+
+  train      train the model if its inputs changed (--force to always train)
+  shell      chat with the bot in the terminal
+  converse   answer JSON lines from stdin (--jsonl), for testers and tools
+  run        the bot's main job: train if needed, then chat in the terminal
+
+Commands that need a model train one first when it is missing or stale, so a
+newcomer never has to remember a separate step.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from pathlib import Path
+
+import bot  # noqa: F401  (sets environment defaults before Rasa is imported)
+from bot import logs, project
+
+logger = logging.getLogger("bot")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logs.configure(args.verbose)
+    try:
+        return args.handler(args)
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # a clear line for people, the details for the log
+        from bot.engine import EngineError
+        from bot.training import TrainingError
+
+        if isinstance(exc, (EngineError, TrainingError)):
+            print(f"signpost: {exc}", file=sys.stderr)
+        else:
+            logger.exception("Unexpected failure")
+        return 1
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m bot", description=__doc__.split("\n")[0])
+    parser.add_argument("-v", "--verbose", action="store_true", help="log more detail")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="command")
+
+    train = commands.add_parser("train", help="train the model if its inputs changed")
+    train.add_argument("--force", action="store_true", help="train even if nothing changed")
+    train.set_defaults(handler=_train)
+
+    for name, handler, help_text in [
+        ("shell", _shell, "chat with the bot in the terminal"),
+        ("converse", _converse, "answer JSON lines from stdin, one JSON line out each"),
+        ("run", _run, "train if needed, then start the bot"),
+    ]:
+        sub = commands.add_parser(name, help=help_text)
+        sub.add_argument("--model", type=Path, help="use this model instead of the current one")
+        sub.add_argument("--endpoints", type=Path, default=project.ENDPOINTS,
+                         help="Rasa endpoints file (tracker and lock stores)")
+        sub.set_defaults(handler=handler)
+        if name == "converse":
+            sub.add_argument("--jsonl", action="store_true", required=True,
+                             help="read and write JSON lines (the only format)")
+    return parser
+
+
+def _train(args: argparse.Namespace) -> int:
+    from bot.training import ensure_model
+
+    result = ensure_model(force=args.force)
+    if result.trained:
+        print(f"Trained {result.model} in {result.seconds:.1f} s")
+    else:
+        print(f"Model is up to date, training skipped: {result.model}")
+    return 0
+
+
+def _current_model(args: argparse.Namespace) -> Path:
+    if args.model:
+        return args.model
+    from bot.training import ensure_model
+
+    result = ensure_model()
+    if result.trained:
+        logger.info("Trained %s in %.1f s", result.model, result.seconds)
+    return result.model
+
+
+async def _load_engine(args: argparse.Namespace):
+    from bot.engine import Engine
+
+    return await Engine.load(_current_model(args), args.endpoints)
+
+
+def _shell(args: argparse.Namespace) -> int:
+    from bot.shell import chat
+
+    async def go() -> None:
+        await chat(await _load_engine(args))
+
+    asyncio.run(go())
+    return 0
+
+
+def _converse(args: argparse.Namespace) -> int:
+    from bot.converse import converse
+
+    answers = sys.stdout
+    # Rasa and its dependencies print progress with print(); keep stdout for answers only.
+    sys.stdout = sys.stderr
+
+    async def go() -> int:
+        return await converse(await _load_engine(args), sys.stdin, answers)
+
+    errors = asyncio.run(go())
+    if errors:
+        logger.info("%d line(s) could not be answered", errors)
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    return _shell(args)

@@ -1,0 +1,139 @@
+"""The one dialogue engine: a conversation id and a text in, replies out.
+
+Every front end (terminal chat, the batch ``converse`` command, the Telegram
+adapter, the benchmarks) talks to :class:`Engine` and nothing else, so only
+this module knows that Rasa is underneath. The engine loads a trained model
+once with Rasa's own ``load_agent`` and the stores named in ``endpoints.yml``;
+Rasa keeps each conversation's state apart by its id.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import unicodedata
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rasa.core.agent import load_agent
+from rasa.core.channels.channel import CollectingOutputChannel, UserMessage
+from rasa.core.utils import AvailableEndpoints
+from rasa.shared.core.constants import DEFAULT_INTENTS
+
+from bot import logs, project
+
+logger = logging.getLogger(__name__)
+
+# Long messages are read in full by nothing that benefits from it: the
+# classifier gains no accuracy past a few paragraphs, and costs grow with length.
+MAX_TEXT_CHARS = 2000
+
+
+class EngineError(RuntimeError):
+    """The engine could not be started (for example, the model is unusable)."""
+
+
+@dataclass(frozen=True)
+class Button:
+    title: str
+    payload: str
+
+
+@dataclass(frozen=True)
+class Reply:
+    text: str
+    buttons: tuple[Button, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON shape used by ``converse`` (``buttons`` only when present)."""
+        out: dict[str, Any] = {"text": self.text}
+        if self.buttons:
+            out["buttons"] = [{"title": b.title, "payload": b.payload} for b in self.buttons]
+        return out
+
+
+class Engine:
+    """A loaded Rasa model with its tracker and lock stores."""
+
+    def __init__(self, agent: Any) -> None:
+        self._agent = agent
+        # Payloads may name our own intents only; Rasa's built-in ones such as
+        # /restart would silently wipe the conversation and answer nothing.
+        self._payload_intents = frozenset(agent.domain.intents) - set(DEFAULT_INTENTS)
+
+    @classmethod
+    async def load(cls, model: Path, endpoints: Path = project.ENDPOINTS) -> Engine:
+        """Load ``model`` once, with the stores configured in ``endpoints``."""
+        logs.ensure_rasa_quiet()
+        if not Path(model).is_file():
+            raise EngineError(f"No trained model at {model}; run 'make train'.")
+        available = AvailableEndpoints.read_endpoints(str(endpoints))
+        _anchor_sqlite_path(available.tracker_store, Path(endpoints).resolve().parent)
+        agent = await load_agent(model_path=str(model), endpoints=available)
+        if not agent.is_ready():
+            raise EngineError(f"The model at {model} could not be loaded.")
+        return cls(agent)
+
+    async def respond(self, conversation_id: str, text: str) -> list[Reply]:
+        """Answer one message (typed text or a button payload) in a conversation."""
+        collector = _WholeMessages()
+        await self._agent.handle_message(
+            UserMessage(self._prepare(text), collector, sender_id=conversation_id)
+        )
+        return [_reply_from_rasa(m) for m in collector.messages if m.get("text")]
+
+    def _prepare(self, text: str) -> str:
+        """Make user text safe for Rasa without changing what it means.
+
+        Control characters are dropped, length is capped, and a leading ``/`` is
+        kept only for our own button payloads (``/intent``): Rasa would read any
+        other ``/word`` as an instruction, so an unknown command is read as text.
+        """
+        cleaned = "".join(
+            ch if ch in "\n\t" or unicodedata.category(ch)[0] != "C" else " " for ch in text
+        ).strip()[:MAX_TEXT_CHARS]
+        match = _PAYLOAD.match(cleaned)
+        if cleaned.startswith("/") and not (match and match.group(1) in self._payload_intents):
+            cleaned = cleaned.lstrip("/").strip()
+        return cleaned
+
+
+# Rasa's payload syntax: "/intent" optionally followed by entities as JSON.
+_PAYLOAD = re.compile(r"^/([A-Za-z0-9_]+)(\{.*\})?$", re.DOTALL)
+
+
+class _WholeMessages(CollectingOutputChannel):
+    """Collects each response as one message.
+
+    Rasa's own collector splits a response at every blank line; we keep the
+    paragraphs of one response together so an answer arrives as one message.
+    """
+
+    async def send_text_message(self, recipient_id: str, text: str, **kwargs: Any) -> None:
+        await self._persist_message(self._message(recipient_id, text=text.strip()))
+
+
+def _reply_from_rasa(message: dict[str, Any]) -> Reply:
+    buttons = tuple(
+        Button(title=str(b.get("title", "")), payload=str(b.get("payload", "")))
+        for b in message.get("buttons") or []
+    )
+    return Reply(text=message["text"], buttons=buttons)
+
+
+def _anchor_sqlite_path(tracker_store: Any, base: Path) -> None:
+    """Resolve a relative SQLite path against the endpoints file, and create its folder.
+
+    Rasa would resolve it against the working directory, so the same bot run
+    from two places would keep two separate memories.
+    """
+    if tracker_store is None or str(tracker_store.type).lower() != "sql":
+        return
+    if tracker_store.kwargs.get("dialect", "sqlite") != "sqlite":
+        return
+    db = Path(tracker_store.kwargs.get("db") or "rasa.db")
+    if not db.is_absolute():
+        db = base / db
+    db.parent.mkdir(parents=True, exist_ok=True)
+    tracker_store.kwargs["db"] = str(db)

@@ -1,0 +1,18 @@
+"""Where the project's files live, so no module guesses paths on its own.
+
+Paths are resolved from the package location (the project is installed in
+editable mode), so commands work from any working directory.
+"""
+
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+CONFIG = ROOT / "config.yml"
+DOMAIN = ROOT / "domain.yml"
+ENDPOINTS = ROOT / "endpoints.yml"
+DATA = ROOT / "data"
+# Rasa training data, split by topic as in Rasa's example bots.
+TRAINING_DATA = [DATA / "nlu", DATA / "rules", DATA / "stories"]
+MODELS = ROOT / "models"
+# Rasa's per-component training cache; makes small edits retrain quickly.
+TRAINING_CACHE = ROOT / ".rasa" / "cache"

@@ -1,0 +1,116 @@
+"""Train the Rasa model, but only when what it is trained from has changed.
+
+The model's file name carries a fingerprint of its inputs (config, domain,
+training data, the code of our own pipeline components and the Rasa version).
+If a model with the current fingerprint exists, training is skipped; otherwise
+Rasa trains a new one. Training writes to a temporary name first, so a crash
+or a failed training never leaves a half-written model that looks current, and
+never touches the model that is already there.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from bot import logs, project
+
+logger = logging.getLogger(__name__)
+
+MODEL_PREFIX = "signpost-"
+MODEL_SUFFIX = ".tar.gz"
+# Older models are pruned; a few are kept so a bad edit can be rolled back.
+MODELS_KEPT = 3
+
+
+class TrainingError(RuntimeError):
+    """Rasa could not train a model from the project's data."""
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    model: Path
+    trained: bool
+    seconds: float
+
+
+def training_inputs(root: Path = project.ROOT) -> list[Path]:
+    """Every file whose content changes what the trained model does."""
+    files = [root / "config.yml", root / "domain.yml"]
+    files += sorted(p for p in (root / "data").rglob("*") if p.is_file())
+    files += sorted((root / "bot" / "components").glob("*.py"))
+    return files
+
+
+def fingerprint(root: Path = project.ROOT) -> str:
+    """A hash of the training inputs and the Rasa version."""
+    import rasa
+
+    digest = hashlib.sha256(f"rasa {rasa.__version__}\n".encode())
+    for path in training_inputs(root):
+        digest.update(path.relative_to(root).as_posix().encode() + b"\0")
+        digest.update(path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def model_for(fp: str, models: Path = project.MODELS) -> Path:
+    return models / f"{MODEL_PREFIX}{fp[:16]}{MODEL_SUFFIX}"
+
+
+def newest_model(models: Path = project.MODELS) -> Path | None:
+    found = sorted(models.glob(f"{MODEL_PREFIX}*{MODEL_SUFFIX}"), key=os.path.getmtime)
+    return found[-1] if found else None
+
+
+def ensure_model(force: bool = False) -> TrainResult:
+    """Return the model for the current data, training it first if needed."""
+    target = model_for(fingerprint())
+    if target.exists() and not force:
+        logger.info("Model is up to date: %s", target)
+        return TrainResult(target, trained=False, seconds=0.0)
+
+    started = time.perf_counter()
+    _train_into(target)
+    seconds = time.perf_counter() - started
+    _prune_old_models(keep=target)
+    return TrainResult(target, trained=True, seconds=seconds)
+
+
+def _train_into(target: Path) -> None:
+    from rasa.model_training import train
+
+    logs.ensure_rasa_quiet()
+    os.environ.setdefault("RASA_CACHE_DIRECTORY", str(project.TRAINING_CACHE))
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=target.parent, prefix=".training-") as tmp:
+        result = train(
+            domain=str(project.DOMAIN),
+            config=str(project.CONFIG),
+            training_files=[str(p) for p in project.TRAINING_DATA],
+            output=tmp,
+            fixed_model_name=target.name[: -len(MODEL_SUFFIX)],
+            force_training=True,
+        )
+        produced = Path(result.model) if result.model else None
+        if result.code != 0 or produced is None or not produced.exists():
+            raise TrainingError(
+                f"Rasa could not train a model (exit code {result.code}); "
+                "see the messages above. The previous model is unchanged."
+            )
+        os.replace(produced, target)
+
+
+def _prune_old_models(keep: Path) -> None:
+    """Delete all but the newest MODELS_KEPT models (always keeping ``keep``)."""
+    others = sorted(
+        (m for m in keep.parent.glob(f"{MODEL_PREFIX}*{MODEL_SUFFIX}") if m != keep),
+        key=os.path.getmtime,
+    )
+    for old in others[: max(len(others) - (MODELS_KEPT - 1), 0)]:
+        logger.info("Removing old model %s", old.name)
+        old.unlink(missing_ok=True)
