@@ -1,0 +1,67 @@
+"""Shared fixtures: the real trained model (trained at most once per run) and
+an engine on a throwaway SQLite tracker store."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from pathlib import Path
+
+import pytest
+
+import bot  # noqa: F401  (environment defaults before Rasa is imported)
+
+
+def write_endpoints(folder: Path) -> Path:
+    """An endpoints file like the project's, with its own SQLite database."""
+    path = folder / "endpoints.yml"
+    path.write_text(
+        "tracker_store:\n  type: SQL\n  dialect: sqlite\n  db: conversations.db\n"
+        "lock_store:\n  type: in_memory\n"
+    )
+    return path
+
+
+@pytest.fixture(scope="session")
+def model() -> Path:
+    from bot.training import ensure_model
+
+    return ensure_model().model
+
+
+@pytest.fixture(scope="session")
+def loop():
+    loop = asyncio.new_event_loop()
+    yield loop
+    loop.close()
+
+
+@pytest.fixture(scope="session")
+def endpoints(tmp_path_factory) -> Path:
+    return write_endpoints(tmp_path_factory.mktemp("tracker"))
+
+
+@pytest.fixture(scope="session")
+def engine(model, endpoints, loop):
+    from bot.engine import Engine
+
+    return loop.run_until_complete(Engine.load(model, endpoints))
+
+
+@pytest.fixture
+def ask(engine, loop):
+    """ask(conversation, text) -> replies, through the real engine."""
+
+    def ask(conversation: str, text: str):
+        return loop.run_until_complete(engine.respond(conversation, text))
+
+    return ask
+
+
+@pytest.fixture
+def new_id():
+    return lambda: f"test-{uuid.uuid4().hex}"
+
+
+def texts(replies) -> str:
+    return "\n".join(reply.text for reply in replies)

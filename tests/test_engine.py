@@ -1,0 +1,71 @@
+"""The dialogue engine, driven through its public interface with the real model."""
+
+from __future__ import annotations
+
+from bot.engine import Engine
+from conftest import texts
+
+
+def test_greeting_says_what_the_bot_is_and_is_not(ask, new_id):
+    reply = texts(ask(new_id(), "hello"))
+    assert "automated" in reply
+    assert "not an emergency service" in reply
+    assert "no person reads these messages" in reply
+    assert "999" in reply
+
+
+def test_reporting_a_concern_is_answered_with_101(ask, new_id):
+    replies = ask(new_id(), "how do I report a concern about a child")
+    assert "101" in texts(replies)
+    assert "999" in texts(replies)
+
+
+def test_danger_now_gets_999_in_the_first_reply(ask, new_id):
+    replies = ask(new_id(), "a child is being hurt right now")
+    assert replies and "999" in replies[0].text
+
+
+def test_worry_asks_about_danger_with_buttons_and_each_button_answers(ask, new_id):
+    first, second = new_id(), new_id()
+    question = ask(first, "i'm worried about my daughter")
+    assert len(question) == 1 and "danger right now" in question[0].text
+    yes, no = question[0].buttons
+    assert "Yes" in yes.title and "No" in no.title
+
+    ask(second, "i'm worried about my daughter")
+    assert "999" in ask(first, yes.payload)[0].text
+    not_now = texts(ask(second, no.payload))
+    assert "101" in not_now and "URN 165 18/2/15" in not_now
+
+
+def test_conversations_are_kept_apart(ask, new_id):
+    asked, never_asked = new_id(), new_id()
+    ask(asked, "im worried about a child")
+    in_context = ask(asked, "yes")
+    out_of_context = ask(never_asked, "yes")
+    assert "call 999 now" in in_context[0].text
+    assert "call 999 now" not in texts(out_of_context)
+    assert "didn't understand" in texts(out_of_context)
+
+
+def test_a_restarted_engine_remembers_the_conversation(ask, new_id, model, endpoints, loop):
+    conversation = new_id()
+    ask(conversation, "i am worried about a girl i know")
+    restarted = loop.run_until_complete(Engine.load(model, endpoints))
+    answer = loop.run_until_complete(restarted.respond(conversation, "no not right now"))
+    assert "101" in texts(answer)
+
+
+def test_rasa_commands_typed_by_a_user_are_read_as_text(ask, new_id):
+    conversation = new_id()
+    ask(conversation, "i'm worried about my son")
+    # /restart would wipe the conversation and answer nothing; it must answer.
+    assert ask(conversation, "/restart")
+    assert ask(conversation, "/nonsense")
+
+
+def test_odd_input_always_gets_an_answer(ask, new_id):
+    for text in ["", "   ", "\x00\x07\x1b[31m", "🙂🙂", "a" * 20_000, "<b>hi</b> *bold* _x_"]:
+        replies = ask(new_id(), text)
+        assert replies, f"no answer to {text[:20]!r}"
+        assert all(reply.text.strip() for reply in replies)
