@@ -1,5 +1,6 @@
 """Command line: ``python -m bot <command>`` (or the ``signpost`` script).
 
+  check      check the staff content: service directory, FAQ, sources, responses
   train      train the model if its inputs changed (--force to always train)
   shell      chat with the bot in the terminal
   converse   answer JSON lines from stdin (--jsonl), for testers and tools
@@ -46,6 +47,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log more detail")
     commands = parser.add_subparsers(dest="command", required=True, metavar="command")
 
+    check = commands.add_parser("check", help="check the service directory, FAQ and responses")
+    check.set_defaults(handler=_check)
+
     train = commands.add_parser("train", help="train the model if its inputs changed")
     train.add_argument("--force", action="store_true", help="train even if nothing changed")
     train.set_defaults(handler=_train)
@@ -64,6 +68,20 @@ def _parser() -> argparse.ArgumentParser:
             sub.add_argument("--jsonl", action="store_true", required=True,
                              help="read and write JSON lines (the only format)")
     return parser
+
+
+def _check(args: argparse.Namespace) -> int:
+    from bot import content
+
+    problems = content.check()
+    for problem in problems:
+        print(f"  - {problem}")
+    if problems:
+        print(f"{len(problems)} problem(s) found. Nothing was changed; fix these and run the check again.")
+        return 1
+    directory = content.load_directory()
+    print(f"Content OK: {len(directory.services)} services, {len(content.load_faq())} FAQ answers.")
+    return 0
 
 
 def _train(args: argparse.Namespace) -> int:

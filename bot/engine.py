@@ -5,6 +5,15 @@ adapter, the benchmarks) talks to :class:`Engine` and nothing else, so only
 this module knows that Rasa is underneath. The engine loads a trained model
 once with Rasa's own ``load_agent`` and the stores named in ``endpoints.yml``;
 Rasa keeps each conversation's state apart by its id.
+
+Two things happen to every answer on its way out:
+
+* service placeholders such as ``[childline]`` are filled in from the service
+  directory, so a number changed there changes everywhere at once;
+* the safety guard: if the deterministic safety layer sees danger or
+  self-harm in the message and the first reply does not give 999, the
+  emergency answer is put first. The same layer already steers the dialogue
+  inside Rasa; this guard holds even if a rule or the model goes wrong.
 """
 
 from __future__ import annotations
@@ -21,7 +30,7 @@ from rasa.core.channels.channel import CollectingOutputChannel, UserMessage
 from rasa.core.utils import AvailableEndpoints
 from rasa.shared.core.constants import DEFAULT_INTENTS
 
-from bot import logs, project
+from bot import content, logs, project, safety
 
 logger = logging.getLogger(__name__)
 
@@ -56,24 +65,39 @@ class Reply:
 class Engine:
     """A loaded Rasa model with its tracker and lock stores."""
 
-    def __init__(self, agent: Any) -> None:
+    def __init__(self, agent: Any, directory: content.Directory) -> None:
         self._agent = agent
+        self._directory = directory
+        self._emergency_number = directory.services["police_999"].contact
+        self._safety_replies = {
+            safety.Signal.DANGER: self._response_text("utter_emergency"),
+            safety.Signal.SELF_HARM: self._response_text("utter_self_harm"),
+        }
         # Payloads may name our own intents only; Rasa's built-in ones such as
         # /restart would silently wipe the conversation and answer nothing.
         self._payload_intents = frozenset(agent.domain.intents) - set(DEFAULT_INTENTS)
 
     @classmethod
-    async def load(cls, model: Path, endpoints: Path = project.ENDPOINTS) -> Engine:
+    async def load(
+        cls,
+        model: Path,
+        endpoints: Path = project.ENDPOINTS,
+        services: Path = content.SERVICES_FILE,
+    ) -> Engine:
         """Load ``model`` once, with the stores configured in ``endpoints``."""
         logs.ensure_rasa_quiet()
         if not Path(model).is_file():
             raise EngineError(f"No trained model at {model}; run 'make train'.")
+        try:
+            directory = content.load_directory(services)
+        except content.ContentError as exc:
+            raise EngineError(f"The service directory has problems:\n{exc}") from None
         available = AvailableEndpoints.read_endpoints(str(endpoints))
         _anchor_sqlite_path(available.tracker_store, Path(endpoints).resolve().parent)
         agent = await load_agent(model_path=str(model), endpoints=available)
         if not agent.is_ready():
             raise EngineError(f"The model at {model} could not be loaded.")
-        return cls(agent)
+        return cls(agent, directory)
 
     async def respond(self, conversation_id: str, text: str) -> list[Reply]:
         """Answer one message (typed text or a button payload) in a conversation."""
@@ -81,7 +105,24 @@ class Engine:
         await self._agent.handle_message(
             UserMessage(self._prepare(text), collector, sender_id=conversation_id)
         )
-        return [_reply_from_rasa(m) for m in collector.messages if m.get("text")]
+        replies = [self._render(m) for m in collector.messages if m.get("text")]
+        # The whole message is read, even past the length the model sees.
+        signal = safety.assess(text)
+        if signal and not (replies and self._emergency_number in replies[0].text):
+            logger.warning("Safety guard put the %s answer first", signal.value)
+            replies.insert(0, Reply(self._safety_replies[signal]))
+        return replies
+
+    def _render(self, message: dict[str, Any]) -> Reply:
+        render = self._directory.render
+        buttons = tuple(
+            Button(title=render(str(b.get("title", ""))), payload=str(b.get("payload", "")))
+            for b in message.get("buttons") or []
+        )
+        return Reply(text=render(message["text"]), buttons=buttons)
+
+    def _response_text(self, name: str) -> str:
+        return self._directory.render(self._agent.domain.responses[name][0]["text"])
 
     def _prepare(self, text: str) -> str:
         """Make user text safe for Rasa without changing what it means.
@@ -112,14 +153,6 @@ class _WholeMessages(CollectingOutputChannel):
 
     async def send_text_message(self, recipient_id: str, text: str, **kwargs: Any) -> None:
         await self._persist_message(self._message(recipient_id, text=text.strip()))
-
-
-def _reply_from_rasa(message: dict[str, Any]) -> Reply:
-    buttons = tuple(
-        Button(title=str(b.get("title", "")), payload=str(b.get("payload", "")))
-        for b in message.get("buttons") or []
-    )
-    return Reply(text=message["text"], buttons=buttons)
 
 
 def _anchor_sqlite_path(tracker_store: Any, base: Path) -> None:

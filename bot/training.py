@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from bot import logs, project
+from bot import content, logs, project
 
 logger = logging.getLogger(__name__)
 
@@ -43,7 +43,9 @@ def training_inputs(root: Path = project.ROOT) -> list[Path]:
     """Every file whose content changes what the trained model does."""
     files = [root / "config.yml", root / "domain.yml"]
     files += sorted(p for p in (root / "data").rglob("*") if p.is_file())
+    # Our code that shapes what is trained: pipeline components and the FAQ import.
     files += sorted((root / "bot" / "components").glob("*.py"))
+    files += [root / "bot" / name for name in ("faq_importer.py", "content.py")]
     return files
 
 
@@ -74,6 +76,12 @@ def ensure_model(force: bool = False) -> TrainResult:
         logger.info("Model is up to date: %s", target)
         return TrainResult(target, trained=False, seconds=0.0)
 
+    problems = content.check()
+    if problems:
+        raise TrainingError(
+            "The content has problems, so nothing was trained and the current model is "
+            "unchanged:\n" + "\n".join(f"  - {p}" for p in problems)
+        )
     started = time.perf_counter()
     _train_into(target)
     seconds = time.perf_counter() - started

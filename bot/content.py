@@ -1,0 +1,438 @@
+"""Staff-edited content: the service directory, the FAQ and their sources.
+
+Staff keep phone numbers and FAQ answers up to date without touching code, so
+everything here is checked before it can reach a model or a user. Every
+problem is reported as "file, entry: what is wrong and what to do", never as
+a traceback. The same loaders are used by the check (``make faq-check``), by
+training (the FAQ becomes Rasa data) and by the engine (answers name services
+by id, and the engine fills in the details from the directory).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bot import project
+
+SERVICES_FILE = project.DATA / "services.yml"
+FAQ_FILE = project.DATA / "faq.yml"
+SOURCES_FILE = project.DATA / "sources" / "sources.yml"
+
+MIN_FAQ_EXAMPLES = 5
+# Services the bot's own safety answers rely on; they must never be removed.
+REQUIRED_SERVICES = ("police_999", "police_101", "childline", "samaritans")
+_ID = re.compile(r"^[a-z][a-z0-9_]*$")
+# [service_id] or [service_id.field] inside an answer.
+PLACEHOLDER = re.compile(r"\[([a-z][a-z0-9_]*)(?:\.([a-z]+))?\]")
+PLACEHOLDER_FIELDS = ("name", "phone", "text", "web")
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with the content, in words a member of staff can act on."""
+
+    file: Path
+    entry: str | None
+    message: str
+
+    def __str__(self) -> str:
+        where = _shown(self.file) + (f", entry '{self.entry}'" if self.entry else "")
+        return f"{where}: {self.message}"
+
+
+class ContentError(Exception):
+    """The content has problems; ``problems`` says what they are."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(str(p) for p in problems))
+
+
+@dataclass(frozen=True)
+class Service:
+    id: str
+    name: str
+    for_whom: str
+    source: str
+    last_verified: dt.date
+    phone: str | None = None
+    text: str | None = None
+    web: str | None = None
+    hours: str | None = None
+    note: str | None = None
+
+    @property
+    def contact(self) -> str:
+        """The main way to reach the service: phone, else text, else web."""
+        return self.phone or self.text or self.web or ""
+
+    def field(self, name: str | None) -> str | None:
+        return self.contact if name is None else getattr(self, name, None)
+
+    @property
+    def numbers(self) -> set[str]:
+        """Every number in its phone and text fields, as bare digits ("999, then 55" gives 999 and 55)."""
+        found: set[str] = set()
+        for value in (self.phone, self.text):
+            found |= {_digits(m) for m in _NUMBER.findall(value or "")}
+        return found
+
+
+@dataclass(frozen=True)
+class Source:
+    id: str
+    title: str
+    text: str
+
+
+@dataclass(frozen=True)
+class FaqEntry:
+    id: str
+    question: str
+    examples: tuple[str, ...]
+    answer: str
+    source: str
+    quotes: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Directory:
+    """The services by id, and the rendering of ``[id]`` placeholders."""
+
+    services: dict[str, Service]
+
+    def render(self, text: str) -> str:
+        def fill(match: re.Match) -> str:
+            service = self.services.get(match.group(1))
+            value = service.field(match.group(2)) if service else None
+            return value or match.group(0)
+
+        return PLACEHOLDER.sub(fill, text)
+
+    def numbers(self) -> dict[str, str]:
+        """Each known number (as digits) and the id of the service it belongs to."""
+        return {number: s.id for s in self.services.values() for number in s.numbers}
+
+
+# --- loading -----------------------------------------------------------------
+
+
+def load_directory(path: Path = SERVICES_FILE) -> Directory:
+    services, problems = _read_services(path)
+    problems += _missing_required(services, path)
+    if problems:
+        raise ContentError(problems)
+    return Directory(services)
+
+
+def load_sources(path: Path = SOURCES_FILE) -> dict[str, Source]:
+    sources, problems = _read_sources(path)
+    if problems:
+        raise ContentError(problems)
+    return sources
+
+
+def load_faq(path: Path = FAQ_FILE, sources_path: Path = SOURCES_FILE) -> list[FaqEntry]:
+    sources, problems = _read_sources(sources_path)
+    entries, more = _read_faq(path, sources)
+    if problems + more:
+        raise ContentError(problems + more)
+    return entries
+
+
+def faq_response_text(entry: FaqEntry, sources: dict[str, Source]) -> str:
+    """The bot's reply for an FAQ entry: the answer, then a short citation."""
+    return f"{entry.answer.strip()}\n\nSource: {sources[entry.source].title}."
+
+
+# --- the check ---------------------------------------------------------------
+
+
+def check(
+    services_path: Path = SERVICES_FILE,
+    faq_path: Path = FAQ_FILE,
+    sources_path: Path = SOURCES_FILE,
+    domain_path: Path = project.DOMAIN,
+) -> list[Problem]:
+    """Everything wrong with the staff content and the bot's responses."""
+    services, problems = _read_services(services_path)
+    problems += _missing_required(services, services_path)
+    sources, more = _read_sources(sources_path)
+    problems += more
+    entries, more = _read_faq(faq_path, sources)
+    problems += more
+    directory = Directory(services)
+    for entry in entries:
+        problems += check_answer(entry.answer, directory, faq_path, entry.id)
+    for name, texts in _domain_texts(domain_path, problems):
+        for text in texts:
+            problems += check_answer(text, directory, domain_path, name)
+    return problems
+
+
+def check_answer(text: str, directory: Directory, file: Path, entry: str) -> list[Problem]:
+    """Placeholders must name real services; numbers must come from the directory."""
+    problems = []
+    for match in PLACEHOLDER.finditer(text):
+        service_id, field = match.groups()
+        if service_id not in directory.services:
+            problems.append(Problem(file, entry, f"[{service_id}] is not a service id in "
+                                    f"{_shown(SERVICES_FILE)}; known ids: {', '.join(directory.services)}"))
+        elif field and field not in PLACEHOLDER_FIELDS:
+            problems.append(Problem(file, entry, f"[{match.group(0)[1:-1]}] asks for '{field}'; "
+                                    f"use one of {', '.join(PLACEHOLDER_FIELDS)}"))
+        elif not directory.services[service_id].field(field):
+            problems.append(Problem(file, entry, f"[{match.group(0)[1:-1]}] is empty: "
+                                    f"the service has no {field} in the directory"))
+    known = directory.numbers()
+    for number in phone_numbers(PLACEHOLDER.sub(" ", text)):
+        owner = known.get(_digits(number))
+        if owner:
+            problems.append(Problem(file, entry, f"the number {number} is written out; write "
+                                    f"[{owner}] instead, so it is kept in one place"))
+        else:
+            problems.append(Problem(file, entry, f"the number {number} is not in the service "
+                                    f"directory ({_shown(SERVICES_FILE)}); add the service there "
+                                    "with its source, then refer to it by id"))
+    return problems
+
+
+# Digit groups separated by single spaces: "999", "0800 1111", "08 08 16 89 111".
+_NUMBER = re.compile(r"\d+(?: \d+)*")
+_DIALLING = re.compile(r"(?:call|ring|phone|dial|text|textphone|press|number|line)\W+(?:\w+\W+)?$",
+                       re.IGNORECASE)
+
+
+def phone_numbers(text: str) -> list[str]:
+    """Numbers in ``text`` that look like something to dial.
+
+    A number counts when its digits are written in spaced groups ("116 123"),
+    when it is 5+ digits starting with 0 or 1 ("18000"), or when it follows a
+    word like "call" or "press" ("call 999"). Dates, money and counts such as
+    "201 offences", "£3.5m" or "18/2/15" do not.
+    """
+    found = []
+    for match in _NUMBER.finditer(text):
+        number, start, end = match.group(0), match.start(), match.end()
+        before = text[start - 1] if start else ""
+        after = text[end] if end < len(text) else ""
+        next_after = text[end + 1] if end + 1 < len(text) else ""
+        # Part of a word, a date, money or a decimal: "A2", "18/2/15", "£3.5m", "100,000".
+        if before.isalnum() or after.isalpha() or "/" in (before, after) or (before and before in "£$.,"):
+            continue
+        if after in ".," and next_after.isdigit():
+            continue
+        digits = _digits(number)
+        spaced = " " in number
+        long_dialled = len(digits) >= 5 and digits[0] in "01"
+        after_verb = bool(_DIALLING.search(text[max(0, start - 40):start]))
+        if spaced or long_dialled or after_verb:
+            found.append(number)
+    return found
+
+
+def _digits(number: str) -> str:
+    return re.sub(r"\D", "", number)
+
+
+# --- readers -------------------------------------------------------------------
+
+
+def _missing_required(services: dict[str, Service], path: Path) -> list[Problem]:
+    return [Problem(path, required, "this service is missing, but the bot's emergency and "
+                    "safety answers need it; put it back (with its source)")
+            for required in REQUIRED_SERVICES if required not in services]
+
+
+def _read_yaml(path: Path, problems: list[Problem]) -> Any:
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        problems.append(Problem(path, None, "the file is missing"))
+    except UnicodeDecodeError:
+        problems.append(Problem(path, None, "the file is not UTF-8 text; save it as UTF-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        what = getattr(exc, "problem", None) or "it cannot be read"
+        problems.append(Problem(path, None, f"this is not valid YAML{where}: {what}. "
+                                "Check the indentation and quotes around that line"))
+    return None
+
+
+def _entries(path: Path, key: str, problems: list[Problem]) -> list[tuple[str | None, dict]]:
+    """The list under ``key``, each item with its id; bad items become problems."""
+    data = _read_yaml(path, problems)
+    if data is None:
+        if not problems:
+            problems.append(Problem(path, None, "the file is empty"))
+        return []
+    if not isinstance(data, dict) or not isinstance(data.get(key), list):
+        problems.append(Problem(path, None, f"expected a list under '{key}:'"))
+        return []
+    seen: set[str] = set()
+    items = []
+    for number, item in enumerate(data[key], start=1):
+        if not isinstance(item, dict):
+            problems.append(Problem(path, f"#{number}", "each entry must be a set of 'field: value' lines"))
+            continue
+        item_id = item.get("id")
+        if not isinstance(item_id, str) or not _ID.match(item_id):
+            problems.append(Problem(path, f"#{number}", "needs an 'id' of lower-case letters, digits "
+                                    "and underscores, starting with a letter"))
+            continue
+        if item_id in seen:
+            problems.append(Problem(path, item_id, "this id is used twice; ids must be unique"))
+            continue
+        seen.add(item_id)
+        items.append((item_id, item))
+    return items
+
+
+def _text_field(item: dict, name: str, path: Path, entry: str, problems: list[Problem],
+                required: bool = True) -> str | None:
+    value = item.get(name)
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    if value is None or (isinstance(value, str) and not value.strip()):
+        if required:
+            problems.append(Problem(path, entry, f"'{name}' is missing"))
+        return None
+    if not isinstance(value, str):
+        problems.append(Problem(path, entry, f"'{name}' must be text"))
+        return None
+    return value.strip()
+
+
+def _read_services(path: Path) -> tuple[dict[str, Service], list[Problem]]:
+    problems: list[Problem] = []
+    services = {}
+    for service_id, item in _entries(path, "services", problems):
+        before = len(problems)
+        fields = {name: _text_field(item, name, path, service_id, problems, required=False)
+                  for name in ("phone", "text", "web", "hours", "note")}
+        name = _text_field(item, "name", path, service_id, problems)
+        for_whom = _text_field(item, "for", path, service_id, problems)
+        source = _text_field(item, "source", path, service_id, problems)
+        if source and not source.startswith(("http://", "https://")):
+            problems.append(Problem(path, service_id, "'source' must be the web address (http...) "
+                                    "of the public page the details were checked against"))
+        if not (fields["phone"] or fields["text"] or fields["web"]):
+            problems.append(Problem(path, service_id, "give at least one way to reach it: "
+                                    "'phone', 'text' or 'web'"))
+        verified = item.get("last_verified")
+        if isinstance(verified, dt.datetime):
+            verified = verified.date()
+        if not isinstance(verified, dt.date):
+            problems.append(Problem(path, service_id, "'last_verified' must be the date the details "
+                                    "were checked, written as YYYY-MM-DD"))
+        elif verified > dt.date.today():
+            problems.append(Problem(path, service_id, "'last_verified' is in the future"))
+        unknown = set(item) - {"id", "name", "for", "source", "last_verified", *fields}
+        if unknown:
+            problems.append(Problem(path, service_id, f"unknown field(s): {', '.join(sorted(unknown))}"))
+        if len(problems) == before:
+            services[service_id] = Service(service_id, name, for_whom, source, verified, **fields)
+    return services, problems
+
+
+def _read_sources(path: Path) -> tuple[dict[str, Source], list[Problem]]:
+    problems: list[Problem] = []
+    data = _read_yaml(path, problems)
+    if problems:
+        return {}, problems
+    if not isinstance(data, dict) or not isinstance(data.get("sources"), dict):
+        return {}, [Problem(path, None, "expected a mapping under 'sources:'")]
+    sources = {}
+    for source_id, item in data["sources"].items():
+        if not isinstance(item, dict) or not item.get("title") or not item.get("file"):
+            problems.append(Problem(path, str(source_id), "needs a 'title' and a 'file'"))
+            continue
+        file = path.parent / str(item["file"])
+        if not file.is_file():
+            problems.append(Problem(path, str(source_id), f"the file {item['file']} is missing"))
+            continue
+        sources[str(source_id)] = Source(str(source_id), str(item["title"]),
+                                         file.read_text(encoding="utf-8"))
+    return sources, problems
+
+
+def _read_faq(path: Path, sources: dict[str, Source]) -> tuple[list[FaqEntry], list[Problem]]:
+    problems: list[Problem] = []
+    entries = []
+    example_owner: dict[str, str] = {}
+    for entry_id, item in _entries(path, "faq", problems):
+        before = len(problems)
+        question = _text_field(item, "question", path, entry_id, problems)
+        answer = _text_field(item, "answer", path, entry_id, problems)
+        source = _text_field(item, "source", path, entry_id, problems)
+        quotes = item.get("quote")
+        quotes = [quotes] if isinstance(quotes, str) else quotes
+        if not quotes or not all(isinstance(q, str) and q.strip() for q in quotes):
+            problems.append(Problem(path, entry_id, "'quote' is missing: copy the words from the "
+                                    "statement that support this answer (one quote, or a list)"))
+            quotes = []
+        if source and sources and source not in sources:
+            problems.append(Problem(path, entry_id, f"'source' must be one of: {', '.join(sources)}"))
+        elif source in sources:
+            for quote in quotes:
+                if _normal(quote) not in _normal(sources[source].text):
+                    problems.append(Problem(path, entry_id, f"the quote '{_clip(quote)}' is not found "
+                                            f"word for word in {sources[source].title}; copy it exactly"))
+        examples = item.get("examples")
+        if not isinstance(examples, list) or not all(isinstance(e, str) and e.strip() for e in examples):
+            problems.append(Problem(path, entry_id, "'examples' must be a list of ways people might ask"))
+            examples = []
+        elif len(examples) < MIN_FAQ_EXAMPLES:
+            problems.append(Problem(path, entry_id, f"give at least {MIN_FAQ_EXAMPLES} 'examples' "
+                                    f"(there are {len(examples)}); more is better"))
+        for example in examples:
+            owner = example_owner.setdefault(_normal(example), entry_id)
+            if owner != entry_id:
+                problems.append(Problem(path, entry_id, f"the example '{example.strip()}' is also "
+                                        f"an example of '{owner}'; each example must belong to one entry"))
+        unknown = set(item) - {"id", "question", "examples", "answer", "source", "quote"}
+        if unknown:
+            problems.append(Problem(path, entry_id, f"unknown field(s): {', '.join(sorted(unknown))}"))
+        if len(problems) == before:
+            entries.append(FaqEntry(entry_id, question, tuple(e.strip() for e in examples),
+                                    answer, source, tuple(q.strip() for q in quotes)))
+    return entries, problems
+
+
+def _domain_texts(path: Path, problems: list[Problem]):
+    """Each response in the domain with its texts and button titles."""
+    data = _read_yaml(path, problems)
+    responses = (data or {}).get("responses") or {}
+    for name, variations in responses.items():
+        texts = []
+        for variation in variations or []:
+            if isinstance(variation, dict):
+                texts.append(str(variation.get("text") or ""))
+                texts += [str(b.get("title", "")) for b in variation.get("buttons") or []
+                          if isinstance(b, dict)]
+        yield name, texts
+
+
+def _normal(text: str) -> str:
+    """Lower case, straight quotes and single spaces, for comparing wording."""
+    text = text.translate(str.maketrans({"’": "'", "‘": "'", "“": '"', "”": '"', "–": "-"}))
+    return " ".join(text.lower().split())
+
+
+def _clip(text: str, limit: int = 60) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _shown(path: Path) -> str:
+    try:
+        return str(Path(path).resolve().relative_to(project.ROOT))
+    except ValueError:
+        return str(path)

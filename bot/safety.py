@@ -1,0 +1,146 @@
+"""Deterministic crisis detection: patterns over the text, not a classifier.
+
+Anyone who may be in danger now must get 999 in the first reply, whatever the
+statistical classifier thinks. This module reads the raw message for signs of
+danger now, ongoing abuse, a child disclosing abuse, being held or
+threatened, or self-harm. It is used in two places:
+
+* inside the Rasa pipeline (``bot.components.safety_override``), so the
+  dialogue itself routes to the emergency answer, and
+* in the engine, as a last guard that puts the emergency answer first if the
+  dialogue did not.
+
+The text is first normalised the way worried people write: lower case, no
+apostrophes, stretched letters squeezed ("helppp"), and common text-speak
+spelled out ("rn", "u", "im", "hes", "wont"). Patterns err on the side of
+999: a false alarm costs a sentence, a miss could cost a life.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+
+
+class Signal(enum.Enum):
+    DANGER = "danger"  # someone may be in danger now: 999
+    SELF_HARM = "self_harm"  # suicide or self-harm: 999 if in danger, and Samaritans
+
+
+_TEXT_SPEAK = {
+    "rn": "right now", "atm": "at the moment", "asap": "now", "u": "you", "ur": "your",
+    "r": "are", "im": "i am", "ive": "i have", "hes": "he is", "shes": "she is",
+    "theyre": "they are", "theyve": "they have", "its": "it is", "wont": "will not",
+    "cant": "cannot", "cnt": "cannot", "dont": "do not", "doesnt": "does not",
+    "didnt": "did not", "isnt": "is not", "wudnt": "would not", "wouldnt": "would not",
+    "gonna": "going to", "gna": "going to", "wanna": "want to", "pls": "please",
+    "plz": "please", "plez": "please", "hlp": "help", "bf": "boyfriend", "kms": "kill myself",
+    "kys": "kill yourself", "unalive": "kill", "2": "to", "coz": "because", "cuz": "because",
+    "sumone": "someone", "sum1": "someone", "some1": "someone", "any1": "anyone",
+    "n": "and", "b4": "before", "h8": "hate", "nd": "and", "wiv": "with", "wit": "with",
+    "hurtin": "hurting", "abusin": "abusing", "touchin": "touching", "hittin": "hitting",
+    "cuttin": "cutting", "killin": "killing", "gettin": "getting", "makin": "making",
+}
+
+# Words for the people who might be harming or at risk, and for harm itself.
+_PERSON = (r"(?:he|she|they|him|her|them|someone|somebody|a man|men|a guy|guys|an adult|adults"
+           r"|my (?:\w+ )?(?:dad|father|stepdad|step dad|mum|mother|uncle|brother|cousin|boyfriend"
+           r"|partner|teacher|coach|neighbour|carer|friend)|his mates|their mates|the men)")
+_VICTIM = r"(?:me|us|her|him|them|my (?:\w+ )?(?:daughter|son|child|kid|sister|brother|friend|niece|nephew|girl|boy))"
+_HARM_ING = (r"(?:hurting|hurtin|abusing|raping|attacking|beating|hitting|touching|molesting|assaulting"
+             r"|strangling|choking|kicking|punching|threatening|forcing|pimping|selling|drugging"
+             r"|trafficking|stabbing|harming)")
+_HARM_VERB = (r"(?:hurt|hurts|abuse|abuses|abused|rape|rapes|raped|attack|attacks|attacked|beat|beats"
+              r"|hit|hits|touch|touches|touched|molest|molests|molested|assault|assaults|assaulted"
+              r"|force|forces|forced|strangle|strangled|choke|choked|kick|kicks|punch|punches|stab|stabbed"
+              r"|kill|drug|drugged|sell|sold|pimp|pimped|share|shared|film|filmed|threaten|threatened)")
+_NOW = r"(?:right now|now|at the moment|tonight|today|currently|still|again|this minute|as we speak)"
+
+_DANGER_PATTERNS = [
+    # Being in danger, unsafe, or in an emergency.
+    r"\b(?:in|into) (?:immediate |real |serious |grave )?dang[ae]r\b",
+    r"\bdang[ae]r(?:ous)? (?:right now|now|tonight)\b",
+    r"\b(?:not|never) (?:feel |feeling )?safe\b",
+    r"\bunsafe\b",
+    r"\b(?:it is|this is|i have|we have|there is|theres|got) an emergency\b",
+    r"^\W*emergency\b|\bemergency (?:please|help|now)\b",
+    r"\bsos\b",
+    # Harm happening now, or ongoing.
+    rf"\b(?:is|are|am|being|been|keeps?|keep on|keeps on|always|still|started) {_HARM_ING}\b",
+    rf"\b{_HARM_ING} (?:{_VICTIM}|me)\b",
+    rf"\b(?:being|been|getting|get|gets|got) (?:sexually |physically |badly )?(?:{_HARM_VERB}|exploited|trafficked|pimped|sold|raped)\b",
+    rf"\b{_PERSON} (?:\w+ )?{_HARM_VERB} (?:me|us)\b",
+    rf"\b{_HARM_VERB} (?:{_VICTIM}) (?:\w+ )?{_NOW}\b",
+    rf"\b{_NOW} (?:\w+ ){{0,3}}(?:{_HARM_ING}|being {_HARM_VERB})\b",
+    r"\b(?:sexually )?(?:abused|raped|assaulted|attacked) (?:last night|this morning|today|tonight|earlier|just now|yesterday)\b",
+    r"\bmakes? me (?:do|have) (?:sex|sexual|stuff|things)\b",
+    r"\b(?:made|makes|make|making|forced|forces|force|forcing) (?:me|her|him|us|them) (?:to )?(?:have sex|sleep with|do sexual|do things|do stuff|go with|do it with)\b",
+    r"\b(?:screaming|crying for help|shouting for help|calling for help)\b",
+    # Held, trapped or unable to leave.
+    r"\b(?:will not|would not|does not|did not|do not|wont|never) let (?:me|her|him|us|them|my \w+) (?:\w+ )?(?:leave|go|out|home|escape|get away|see|talk|call)\b",
+    r"\b(?:locked|trapped|held|kept|stuck|tied) (?:up |me |her |him |us |them )?(?:in|inside|somewhere|against|hostage|prisoner|up)\b",
+    r"\b(?:trapped|tied up|held hostage|kidnapped|abducted|kidnap|abduct|snatched)\b",
+    r"\bcannot (?:get out|leave|escape|get away|get home|go home|get help)\b",
+    r"\b(?:taken|took|grabbed|dragged|bundled) (?:her|him|me|my \w+|a (?:girl|boy|child|kid)) (?:\w+ ){0,2}(?:away|into|in|off|to)\b",
+    r"\b(?:dragged|bundled|pulled|pushed|forced|taken) (?:in|into) (?:a|the|his|their|some) (?:car|van|house|flat|room)\b",
+    r"\b(?:is|are|has gone|have gone|has been|went) missing\b|\bmissing (?:since|overnight|all night|right now)\b",
+    r"\b(?:has|have|just) (?:run|ran) away\b|\b(?:has not|did not|never) (?:come|came) home\b",
+    # Threats and weapons.
+    r"\bthreat(?:en|ens|ened|ening)\b",
+    rf"\b(?:going to|will|gonna|said he would|says he will|said they would|says they will|wants? to|trying to|tried to) (?:\w+ )?(?:kill|hurt|rape|beat|stab|shoot|attack|take) (?:{_VICTIM}|me|us|you)\b",
+    r"\b(?:knife|gun|weapon|machete|blade)\b",
+    r"\b(?:scared|afraid|terrified|frightened) (?:for (?:my|her|his|their) (?:life|safety)|(?:of|that) (?:him|them|what (?:he|they))|(?:he|she|they) (?:will|is going to|are going to|might))\b",
+    r"\b(?:is|are|keeps?|been|being|started) (?:following|stalking|watching) (?:me|us|her|him)\b|\bfollowed (?:me|us|her|him)\b|\bstalk\w*\b",
+    r"\b(?:waiting |parked |sitting )?outside (?:my|our|her|his|the) (?:house|door|home|school|flat)\b",
+    r"\b(?:coming|come) (?:back )?(?:for|after) (?:me|her|him|us|my)\b",
+    # A child telling us it is happening to them.
+    rf"\b{_PERSON} (?:\w+ )?(?:touches|touched|rapes|raped|abuses|abused|molests|molested|hurts|hurt|hits|hit|beats|sends me|shows me|takes pictures|took pictures|films|filmed)\b",
+    r"\bi am (?:\d{1,2}|a child|a kid|only \d{1,2}|under \d{2})\b.*\b(?:touch|abus|rape|sex|nudes?|pictures|photos|hurt|hit)",
+    r"\b(?:touch|abus|rape|sex|nudes?|hurt|hit)\w*\b.*\bi am (?:\d{1,2}|only \d{1,2}|a child|a kid|under \d{2})\b",
+    r"\b(?:asks?|asked|asking|makes?|made|wants?) (?:me|her|him) (?:to )?(?:send|for) (?:nudes|pics|pictures|photos)\b",
+    # Asking for help in the moment.
+    r"^\W*(?:please |someone |somebody )?help(?: me| us| her| him)?(?: please| now)?\W*$",
+    r"\bhelp (?:me|us|her|him) (?:please|now|quick)\b",
+    r"\b(?:somebody|someone|anyone|any1) (?:please )?help\b",
+    r"\bneed (?:help|the police|police) (?:right now|now|urgently|quick|fast)\b",
+    r"\bcall (?:the )?police for me\b",
+]
+
+_SELF_HARM_PATTERNS = [
+    r"\bkill(?:ing)? my ?self\b",
+    r"\b(?:end|ending|take|taking) (?:my|my own) life\b",
+    r"\bend (?:it all|everything)\b",
+    r"\bsu[i]?ci[dt]\w*\b|\bsucide\w*\b|\bsuiside\w*\b",
+    r"\b(?:want|wanna|going) to die\b|\bwish i (?:was|were) dead\b|\bbetter off dead\b",
+    r"\b(?:do not|dont|never) want to (?:live|be alive|be here|exist|wake up|go on)\b",
+    r"\bno (?:reason|point) (?:to|in) (?:live|living|going on)\b",
+    r"\b(?:hurt|hurting|harm|harming|cut|cutting|burn|burning) (?:my ?self|myself)\b",
+    r"\bself[ -]?harm\w*\b",
+    r"\boverdos\w*\b|\btake (?:all )?(?:my |the )?(?:pills|tablets)\b",
+    r"\b(?:jump|jumping) (?:off|in front)\b",
+    r"\bcannot (?:go on|cope|take it) any ?more\b",
+]
+
+_DANGER = [re.compile(p) for p in _DANGER_PATTERNS]
+_SELF_HARM = [re.compile(p) for p in _SELF_HARM_PATTERNS]
+
+
+def normalise(text: str) -> str:
+    """The message as patterns read it."""
+    text = text.lower().replace("’", "'").replace("‘", "'")
+    text = re.sub(r"[`'´]", "", text)
+    text = re.sub(r"([a-z])\1{2,}", r"\1", text)  # helppp -> help, noooo -> no
+    words = re.findall(r"[a-z0-9]+|[^a-z0-9\s]", text)
+    return " ".join(_TEXT_SPEAK.get(word, word) for word in words)
+
+
+def assess(text: str) -> Signal | None:
+    """The crisis signal in a message, if any. Self-harm wins over danger."""
+    if not text:
+        return None
+    normal = normalise(text)
+    if any(p.search(normal) for p in _SELF_HARM):
+        return Signal.SELF_HARM
+    if any(p.search(normal) for p in _DANGER):
+        return Signal.DANGER
+    return None
