@@ -48,6 +48,8 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="command")
 
     check = commands.add_parser("check", help="check the service directory, FAQ and responses")
+    check.add_argument("--root", type=Path, default=project.ROOT,
+                       help="project folder to check (default: this one)")
     check.set_defaults(handler=_check)
 
     train = commands.add_parser("train", help="train the model if its inputs changed")
@@ -73,14 +75,16 @@ def _parser() -> argparse.ArgumentParser:
 def _check(args: argparse.Namespace) -> int:
     from bot import content
 
-    problems = content.check()
+    problems = content.check(args.root)
     for problem in problems:
         print(f"  - {problem}")
     if problems:
         print(f"{len(problems)} problem(s) found. Nothing was changed; fix these and run the check again.")
         return 1
-    directory = content.load_directory()
-    print(f"Content OK: {len(directory.services)} services, {len(content.load_faq())} FAQ answers.")
+    files = content.paths(args.root)
+    services = content.load_directory(files.services).services
+    print(f"Content OK: {len(services)} services, "
+          f"{len(content.load_faq(files.faq, files.sources))} FAQ answers.")
     return 0
 
 

@@ -14,7 +14,7 @@ import datetime as dt
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import yaml
 
@@ -24,7 +24,7 @@ SERVICES_FILE = project.DATA / "services.yml"
 FAQ_FILE = project.DATA / "faq.yml"
 SOURCES_FILE = project.DATA / "sources" / "sources.yml"
 
-MIN_FAQ_EXAMPLES = 5
+MIN_FAQ_EXAMPLES = 15
 # Services the bot's own safety answers rely on; they must never be removed.
 REQUIRED_SERVICES = ("police_999", "police_101", "childline", "samaritans")
 _ID = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -154,13 +154,24 @@ def faq_response_text(entry: FaqEntry, sources: dict[str, Source]) -> str:
 # --- the check ---------------------------------------------------------------
 
 
-def check(
-    services_path: Path = SERVICES_FILE,
-    faq_path: Path = FAQ_FILE,
-    sources_path: Path = SOURCES_FILE,
-    domain_path: Path = project.DOMAIN,
-) -> list[Problem]:
+class ContentPaths(NamedTuple):
+    services: Path
+    faq: Path
+    sources: Path
+    domain: Path
+
+
+def paths(root: Path = project.ROOT) -> ContentPaths:
+    """Where the content files are in the project at ``root``."""
+    def at(path: Path) -> Path:
+        return root / path.relative_to(project.ROOT)
+
+    return ContentPaths(at(SERVICES_FILE), at(FAQ_FILE), at(SOURCES_FILE), at(project.DOMAIN))
+
+
+def check(root: Path = project.ROOT) -> list[Problem]:
     """Everything wrong with the staff content and the bot's responses."""
+    services_path, faq_path, sources_path, domain_path = paths(root)
     services, problems = _read_services(services_path)
     problems += _missing_required(services, services_path)
     sources, more = _read_sources(sources_path)
@@ -183,7 +194,7 @@ def check_answer(text: str, directory: Directory, file: Path, entry: str) -> lis
         service_id, field = match.groups()
         if service_id not in directory.services:
             problems.append(Problem(file, entry, f"[{service_id}] is not a service id in "
-                                    f"{_shown(SERVICES_FILE)}; known ids: {', '.join(directory.services)}"))
+                                    f"data/services.yml; known ids: {', '.join(directory.services)}"))
         elif field and field not in PLACEHOLDER_FIELDS:
             problems.append(Problem(file, entry, f"[{match.group(0)[1:-1]}] asks for '{field}'; "
                                     f"use one of {', '.join(PLACEHOLDER_FIELDS)}"))
@@ -198,7 +209,7 @@ def check_answer(text: str, directory: Directory, file: Path, entry: str) -> lis
                                     f"[{owner}] instead, so it is kept in one place"))
         else:
             problems.append(Problem(file, entry, f"the number {number} is not in the service "
-                                    f"directory ({_shown(SERVICES_FILE)}); add the service there "
+                                    "directory (data/services.yml); add the service there "
                                     "with its source, then refer to it by id"))
     return problems
 

@@ -11,8 +11,8 @@ CONFIG = ROOT / "config.yml"
 DOMAIN = ROOT / "domain.yml"
 ENDPOINTS = ROOT / "endpoints.yml"
 DATA = ROOT / "data"
-# Rasa training data, split by topic as in Rasa's example bots.
-TRAINING_DATA = [DATA / "nlu", DATA / "rules", DATA / "stories"]
+# Rasa training data folders under data/, split by topic as in Rasa's example bots.
+TRAINING_PARTS = ("nlu", "rules", "stories")
 MODELS = ROOT / "models"
 # Rasa's per-component training cache; makes small edits retrain quickly.
 TRAINING_CACHE = ROOT / ".rasa" / "cache"

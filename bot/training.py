@@ -43,9 +43,10 @@ def training_inputs(root: Path = project.ROOT) -> list[Path]:
     """Every file whose content changes what the trained model does."""
     files = [root / "config.yml", root / "domain.yml"]
     files += sorted(p for p in (root / "data").rglob("*") if p.is_file())
-    # Our code that shapes what is trained: pipeline components and the FAQ import.
-    files += sorted((root / "bot" / "components").glob("*.py"))
-    files += [root / "bot" / name for name in ("faq_importer.py", "content.py")]
+    # Our code that shapes what is trained (the code that runs, wherever the data is).
+    package = Path(__file__).resolve().parent
+    files += sorted((package / "components").glob("*.py"))
+    files += [package / "faq_importer.py", package / "content.py"]
     return files
 
 
@@ -55,7 +56,8 @@ def fingerprint(root: Path = project.ROOT) -> str:
 
     digest = hashlib.sha256(f"rasa {rasa.__version__}\n".encode())
     for path in training_inputs(root):
-        digest.update(path.relative_to(root).as_posix().encode() + b"\0")
+        name = path.relative_to(root) if path.is_relative_to(root) else path.relative_to(project.ROOT)
+        digest.update(name.as_posix().encode() + b"\0")
         digest.update(path.read_bytes() + b"\0")
     return digest.hexdigest()
 
@@ -64,32 +66,31 @@ def model_for(fp: str, models: Path = project.MODELS) -> Path:
     return models / f"{MODEL_PREFIX}{fp[:16]}{MODEL_SUFFIX}"
 
 
-def newest_model(models: Path = project.MODELS) -> Path | None:
-    found = sorted(models.glob(f"{MODEL_PREFIX}*{MODEL_SUFFIX}"), key=os.path.getmtime)
-    return found[-1] if found else None
+def ensure_model(force: bool = False, root: Path = project.ROOT) -> TrainResult:
+    """Return the model for the project at ``root``, training it first if needed.
 
-
-def ensure_model(force: bool = False) -> TrainResult:
-    """Return the model for the current data, training it first if needed."""
-    target = model_for(fingerprint())
+    The content is checked before anything is trained: a failed check raises
+    :class:`TrainingError` and leaves the models folder as it was.
+    """
+    target = model_for(fingerprint(root), root / "models")
     if target.exists() and not force:
         logger.info("Model is up to date: %s", target)
         return TrainResult(target, trained=False, seconds=0.0)
 
-    problems = content.check()
+    problems = content.check(root)
     if problems:
         raise TrainingError(
             "The content has problems, so nothing was trained and the current model is "
             "unchanged:\n" + "\n".join(f"  - {p}" for p in problems)
         )
     started = time.perf_counter()
-    _train_into(target)
+    _train_into(target, root)
     seconds = time.perf_counter() - started
     _prune_old_models(keep=target)
     return TrainResult(target, trained=True, seconds=seconds)
 
 
-def _train_into(target: Path) -> None:
+def _train_into(target: Path, root: Path) -> None:
     from rasa.model_training import train
 
     logs.ensure_rasa_quiet()
@@ -97,9 +98,9 @@ def _train_into(target: Path) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent, prefix=".training-") as tmp:
         result = train(
-            domain=str(project.DOMAIN),
-            config=str(project.CONFIG),
-            training_files=[str(p) for p in project.TRAINING_DATA],
+            domain=str(root / "domain.yml"),
+            config=str(root / "config.yml"),
+            training_files=[str(root / "data" / part) for part in project.TRAINING_PARTS],
             output=tmp,
             fixed_model_name=target.name[: -len(MODEL_SUFFIX)],
             force_training=True,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bot import content
 from bot.engine import Engine
 from conftest import texts
 
@@ -69,3 +70,40 @@ def test_odd_input_always_gets_an_answer(ask, new_id):
         replies = ask(new_id(), text)
         assert replies, f"no answer to {text[:20]!r}"
         assert all(reply.text.strip() for reply in replies)
+
+
+def test_no_placeholder_ever_reaches_a_user(ask, new_id):
+    conversation = new_id()
+    for text in ["hi", "what can you do", "im worried about my son", "no", "what helplines are there",
+                 "im deaf", "can i report anonymously", "is it confidential", "what happens next",
+                 "it happened to me", "what did the review find", "were they pakistani", "asdf"]:
+        for reply in ask(conversation, text):
+            assert "[" not in reply.text and "]" not in reply.text, reply.text
+            assert all("[" not in b.title for b in reply.buttons)
+
+
+def test_faq_answers_come_from_the_statements_and_cite_them(ask, new_id):
+    reply = texts(ask(new_id(), "how many people have been charged since the trial"))
+    assert "47 offenders" in reply and "201" in reply
+    assert reply.endswith("Source: Thames Valley Police statement, 2015.")
+    sensitive = texts(ask(new_id(), "were the abusers muslim"))
+    assert "Pakistani and/or Muslim heritage" in sensitive
+    assert "not a judgement about any community" in sensitive
+    assert "Source: Police and Crime Commissioner" in sensitive
+
+
+def test_disclosure_is_believed_with_999_first_and_options(ask, new_id):
+    reply = ask(new_id(), "i was abused when i was a teenager")[0].text
+    assert reply.index("999") < reply.index("101")
+    for expected in ("I believe you", "not your fault", "0800 1111", "0808 500 2222",
+                     "08 08 16 89 111"):
+        assert expected in reply
+
+
+def test_a_number_changed_in_the_directory_changes_every_answer(model, endpoints, loop, tmp_path,
+                                                                  new_id):
+    services = tmp_path / "services.yml"
+    services.write_text(content.SERVICES_FILE.read_text().replace('"0800 1111"', '"0800 2222"'))
+    engine = loop.run_until_complete(Engine.load(model, endpoints, services=services))
+    replies = texts(loop.run_until_complete(engine.respond(new_id(), "what helplines are there")))
+    assert "0800 2222" in replies and "0800 1111" not in replies
