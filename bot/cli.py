@@ -4,7 +4,9 @@
   train      train the model if its inputs changed (--force to always train)
   shell      chat with the bot in the terminal
   converse   answer JSON lines from stdin (--jsonl), for testers and tools
-  run        the bot's main job: train if needed, then chat in the terminal
+  telegram   serve Telegram (needs TELEGRAM_BOT_TOKEN; see README)
+  run        the bot's main job: train if needed, then serve Telegram if
+             TELEGRAM_BOT_TOKEN is set, or chat in the terminal if not
 
 Commands that need a model train one first when it is missing or stale, so a
 newcomer never has to remember a separate step.
@@ -15,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -59,7 +62,9 @@ def _parser() -> argparse.ArgumentParser:
     for name, handler, help_text in [
         ("shell", _shell, "chat with the bot in the terminal"),
         ("converse", _converse, "answer JSON lines from stdin, one JSON line out each"),
-        ("run", _run, "train if needed, then start the bot"),
+        ("telegram", _telegram, "serve Telegram (needs TELEGRAM_BOT_TOKEN)"),
+        ("run", _run, "train if needed, then serve Telegram if TELEGRAM_BOT_TOKEN is set, "
+                      "else chat in the terminal"),
     ]:
         sub = commands.add_parser(name, help=help_text)
         sub.add_argument("--model", type=Path, help="use this model instead of the current one")
@@ -142,5 +147,19 @@ def _converse(args: argparse.Namespace) -> int:
     return 0
 
 
+def _telegram(args: argparse.Namespace) -> int:
+    from bot import telegram_bot
+
+    try:
+        settings = telegram_bot.Settings.from_env()
+    except telegram_bot.SettingsError as exc:
+        print(f"signpost: {exc}", file=sys.stderr)
+        return 2
+    telegram_bot.run(settings, _current_model(args), args.endpoints)
+    return 0
+
+
 def _run(args: argparse.Namespace) -> int:
+    if os.environ.get("TELEGRAM_BOT_TOKEN"):
+        return _telegram(args)
     return _shell(args)

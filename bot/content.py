@@ -146,6 +146,18 @@ def load_faq(path: Path = FAQ_FILE, sources_path: Path = SOURCES_FILE) -> list[F
     return entries
 
 
+def response_text(name: str, domain_path: Path = project.DOMAIN) -> str:
+    """A response's text straight from domain.yml (placeholders not yet filled in).
+
+    For replies that must not depend on the model, such as /emergency.
+    """
+    problems: list[Problem] = []
+    responses = (_read_yaml(domain_path, problems) or {}).get("responses") or {}
+    if problems or name not in responses:
+        raise ContentError(problems or [Problem(domain_path, name, "this response is missing")])
+    return str(responses[name][0]["text"])
+
+
 def faq_response_text(entry: FaqEntry, sources: dict[str, Source]) -> str:
     """The bot's reply for an FAQ entry: the answer, then a short citation."""
     return f"{entry.answer.strip()}\n\nSource: {sources[entry.source].title}."

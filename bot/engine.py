@@ -18,8 +18,10 @@ Two things happen to every answer on its way out:
 
 from __future__ import annotations
 
+import json
 import logging
 import re
+import time
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,8 +29,10 @@ from typing import Any
 
 from rasa.core.agent import load_agent
 from rasa.core.channels.channel import CollectingOutputChannel, UserMessage
+from rasa.core.tracker_store import InMemoryTrackerStore, SQLTrackerStore
 from rasa.core.utils import AvailableEndpoints
 from rasa.shared.core.constants import DEFAULT_INTENTS
+from sqlalchemy import func
 
 from bot import content, logs, project, safety
 
@@ -113,6 +117,48 @@ class Engine:
             replies.insert(0, Reply(self._safety_replies[signal]))
         return replies
 
+    async def forget(self, conversation_id: str) -> None:
+        """Erase everything stored about one conversation (the person asked us to)."""
+        self._erase(lambda store: [conversation_id])
+
+    async def forget_inactive(self, older_than_seconds: float) -> int:
+        """Erase conversations nobody has written in for ``older_than_seconds``.
+
+        Returns how many were erased. This is how long conversations are kept.
+        """
+        cutoff = time.time() - older_than_seconds
+
+        def stale(store: Any) -> list[str]:
+            if isinstance(store, SQLTrackerStore):
+                event = store.SQLEvent
+                with store.session_scope() as session:
+                    rows = (session.query(event.sender_id).group_by(event.sender_id)
+                            .having(func.max(event.timestamp) < cutoff).all())
+                return [sender for (sender,) in rows]
+            return [sender for sender, serialised in store.store.items()
+                    if _last_timestamp(serialised) < cutoff]
+
+        return len(self._erase(stale))
+
+    def _erase(self, choose: Any) -> list[str]:
+        """Delete the conversations ``choose(store)`` picks from the tracker store."""
+        store = self._agent.tracker_store
+        while hasattr(store, "_tracker_store"):  # Rasa wraps the store it was configured with
+            store = store._tracker_store
+        if not isinstance(store, (SQLTrackerStore, InMemoryTrackerStore)):
+            raise EngineError(f"Erasing conversations is not supported for {type(store).__name__}")
+        senders = choose(store)
+        if isinstance(store, SQLTrackerStore):
+            with store.session_scope() as session:
+                session.query(store.SQLEvent).filter(
+                    store.SQLEvent.sender_id.in_(senders)
+                ).delete(synchronize_session=False)
+                session.commit()
+        else:
+            for sender in senders:
+                store.store.pop(sender, None)
+        return senders
+
     def _render(self, message: dict[str, Any]) -> Reply:
         render = self._directory.render
         buttons = tuple(
@@ -153,6 +199,11 @@ class _WholeMessages(CollectingOutputChannel):
 
     async def send_text_message(self, recipient_id: str, text: str, **kwargs: Any) -> None:
         await self._persist_message(self._message(recipient_id, text=text.strip()))
+
+
+def _last_timestamp(serialised_tracker: str) -> float:
+    events = json.loads(serialised_tracker).get("events") or [{}]
+    return float(events[-1].get("timestamp") or 0)
 
 
 def _anchor_sqlite_path(tracker_store: Any, base: Path) -> None:

@@ -1,0 +1,400 @@
+"""The Telegram adapter: how the public reaches the bot.
+
+Built the way python-telegram-bot's own examples are: ``Application.builder()``,
+small async handlers, PTB's rate limiter, and PTB's ``run_polling`` or
+``run_webhook``. Every text goes to the dialogue engine under a pseudonymous
+conversation id; the adapter adds only what Telegram needs:
+
+* commands (/start, /help, /emergency, /services, /privacy, /forget, /clear),
+  registered with Telegram so they show in the menu;
+* Rasa buttons as inline keyboards, and button presses sent back as payloads;
+* a sensible answer to every other kind of update (stickers, photos, edits,
+  group chats), never a crash;
+* replies split to Telegram's limit and sent as plain text, so nothing a user
+  types can break the formatting;
+* chats handled concurrently, each chat's messages in order;
+* a fixed fail-safe reply with 999, 101 and Childline if the engine fails or
+  is too slow, logged without the message text.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import re
+import secrets
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Awaitable
+from urllib.parse import urlparse
+
+from telegram import (
+    BotCommand,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    LinkPreviewOptions,
+    Update,
+)
+from telegram.error import TelegramError
+from telegram.ext import (
+    AIORateLimiter,
+    Application,
+    BaseUpdateProcessor,
+    CallbackQueryHandler,
+    CommandHandler,
+    ContextTypes,
+    Defaults,
+    MessageHandler,
+    filters,
+)
+
+from bot import content, project, safety
+from bot.fixed_replies import FixedReplies
+from bot.pseudonyms import Pseudonyms, load_key
+from bot.splitting import split_message
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_BASE_URL = "https://api.telegram.org/bot"
+_TOKEN = re.compile(r"^\d{3,}:[A-Za-z0-9_-]{30,}$")
+_SECRET = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
+# Telegram lets a bot delete messages in a private chat for 48 hours; /clear
+# asks for the most recent ones by id, in the batches the API accepts.
+CLEAR_RECENT_MESSAGES = 1000
+DELETE_BATCH = 100
+
+COMMANDS = [
+    ("start", "What this bot is, and what it is not"),
+    ("help", "What I can help with"),
+    ("emergency", "Numbers for when someone is in danger now"),
+    ("services", "Services that can help"),
+    ("privacy", "What is kept, for how long, and how to erase it"),
+    ("forget", "Erase this conversation from the bot's memory"),
+    ("clear", "Delete recent messages from this chat"),
+]
+
+
+class SettingsError(ValueError):
+    """A setting is missing or malformed; the message says which, in one line."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The adapter's settings, from the environment (see README, "Deploying on Telegram")."""
+
+    token: str
+    base_url: str = DEFAULT_BASE_URL
+    webhook_url: str | None = None
+    listen: str = "0.0.0.0"
+    port: int = 8443
+    webhook_secret: str = ""
+    reply_timeout: float = 10.0
+    retention_days: float = 7.0
+    log_message_text: bool = False
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> "Settings":
+        env = dict(os.environ if env is None else env)
+        token = env.get("TELEGRAM_BOT_TOKEN", "").strip()
+        if not token:
+            raise SettingsError("TELEGRAM_BOT_TOKEN is not set: get a token from @BotFather "
+                                "and set it, e.g. export TELEGRAM_BOT_TOKEN=123456:ABC...")
+        if not _TOKEN.match(token):
+            raise SettingsError("TELEGRAM_BOT_TOKEN does not look like a bot token "
+                                "(digits, a colon, then 30+ letters, digits, _ or -)")
+        secret = env.get("TELEGRAM_WEBHOOK_SECRET") or secrets.token_urlsafe(32)
+        if not _SECRET.match(secret):
+            raise SettingsError("TELEGRAM_WEBHOOK_SECRET may only use letters, digits, _ and - "
+                                "(1 to 256 characters)")
+        webhook_url = env.get("WEBHOOK_URL") or None
+        if webhook_url and urlparse(webhook_url).scheme not in ("http", "https"):
+            raise SettingsError("WEBHOOK_URL must be a full address, e.g. https://bot.example.org/telegram")
+        return cls(
+            token=token,
+            base_url=env.get("TELEGRAM_API_BASE_URL") or DEFAULT_BASE_URL,
+            webhook_url=webhook_url,
+            listen=env.get("WEBHOOK_LISTEN") or cls.listen,
+            port=_number(env, "WEBHOOK_PORT", cls.port, int),
+            webhook_secret=secret,
+            reply_timeout=_number(env, "SIGNPOST_REPLY_TIMEOUT", cls.reply_timeout, float),
+            retention_days=_number(env, "SIGNPOST_RETENTION_DAYS", cls.retention_days, float),
+            log_message_text=env.get("SIGNPOST_LOG_MESSAGE_TEXT", "").lower() in ("1", "true", "yes"),
+        )
+
+
+def _number(env: dict[str, str], name: str, default: Any, kind: type) -> Any:
+    raw = env.get(name)
+    if not raw:
+        return default
+    try:
+        value = kind(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a number, not {raw!r}") from None
+    if value <= 0:
+        raise SettingsError(f"{name} must be more than 0")
+    return value
+
+
+class PerChatOrder(BaseUpdateProcessor):
+    """Different chats are processed concurrently; one chat's updates in order.
+
+    PTB's processor hook: each update waits only for earlier updates from the
+    same chat, so one slow conversation never holds up the others.
+    """
+
+    def __init__(self, max_concurrent_updates: int = 512) -> None:
+        super().__init__(max_concurrent_updates)
+        self._locks: dict[Any, asyncio.Lock] = {}
+        self._waiting: defaultdict[Any, int] = defaultdict(int)
+
+    async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
+        chat = update.effective_chat if isinstance(update, Update) else None
+        key = chat.id if chat else None
+        lock = self._locks.setdefault(key, asyncio.Lock())
+        self._waiting[key] += 1
+        try:
+            async with lock:
+                await coroutine
+        finally:
+            self._waiting[key] -= 1
+            if not self._waiting[key]:
+                del self._waiting[key]
+                self._locks.pop(key, None)
+
+    async def initialize(self) -> None:
+        pass
+
+    async def shutdown(self) -> None:
+        pass
+
+
+class SignpostBot:
+    """The handlers, with what they share: the engine, the replies, the pseudonyms."""
+
+    def __init__(self, engine: Any, settings: Settings, replies: FixedReplies,
+                 pseudonyms: Pseudonyms) -> None:
+        self.engine = engine
+        self.settings = settings
+        self.replies = replies
+        self.pseudonyms = pseudonyms
+        self._told_private_only: set[str] = set()
+
+    def register(self, app: Application) -> None:
+        private = filters.ChatType.PRIVATE
+        # Groups and channels first: the bot is for private chats only.
+        app.add_handler(MessageHandler(~private, self.not_private))
+        app.add_handler(CommandHandler("start", self.start, filters=private))
+        app.add_handler(CommandHandler("help", self.help, filters=private))
+        app.add_handler(CommandHandler("emergency", self.emergency, filters=private))
+        app.add_handler(CommandHandler("services", self.services, filters=private))
+        app.add_handler(CommandHandler("privacy", self.privacy, filters=private))
+        app.add_handler(CommandHandler("forget", self.forget, filters=private))
+        app.add_handler(CommandHandler("clear", self.clear, filters=private))
+        app.add_handler(CallbackQueryHandler(self.button))
+        edited = filters.UpdateType.EDITED_MESSAGE
+        app.add_handler(MessageHandler(edited, self.edited))
+        app.add_handler(MessageHandler(filters.COMMAND, self.unknown_command))
+        app.add_handler(MessageHandler(filters.TEXT, self.text))
+        app.add_handler(MessageHandler(filters.ALL, self.not_text))
+        app.add_error_handler(self.on_error)
+
+    # --- commands --------------------------------------------------------------
+
+    async def start(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        await self.converse(update, "/greet")
+
+    async def help(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        await self.converse(update, "/ask_help")
+
+    async def emergency(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        await self.send(update, self.replies.emergency)
+
+    async def services(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        await self.send(update, self.replies.services)
+
+    async def privacy(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        await self.send(update, self.replies.privacy)
+
+    async def forget(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        try:
+            await self.engine.forget(self.conversation(update))
+        except Exception as exc:
+            logger.error("Could not erase a conversation: %s", type(exc).__name__)
+            await self.send(update, self.replies.forget_failed)
+            return
+        logger.info("A conversation was erased at the user's request")
+        await self.send(update, self.replies.forgotten)
+
+    async def clear(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        chat_id, newest = update.effective_chat.id, update.effective_message.message_id
+        oldest = max(1, newest - CLEAR_RECENT_MESSAGES + 1)
+        for first in range(newest, oldest - 1, -DELETE_BATCH):
+            ids = list(range(max(oldest, first - DELETE_BATCH + 1), first + 1))
+            try:
+                await context.bot.delete_messages(chat_id, ids)
+            except TelegramError as exc:  # too old, already gone: Telegram's limits
+                logger.info("Telegram declined to delete some messages: %s", type(exc).__name__)
+        await self.send(update, self.replies.cleared)
+
+    async def unknown_command(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        await self.send(update, self.replies.unknown_command)
+
+    # --- messages --------------------------------------------------------------
+
+    async def text(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        await self.converse(update, update.effective_message.text)
+
+    async def button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        query = update.callback_query
+        await query.answer()
+        try:  # the question has been answered: take its buttons away
+            await query.edit_message_reply_markup(reply_markup=None)
+        except TelegramError:
+            pass
+        await self.converse(update, query.data or "")
+
+    async def not_text(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        message = update.effective_message
+        if message is None:  # e.g. someone blocked the bot: nothing to answer
+            return
+        if message.caption:  # a photo with words: read the words
+            await self.converse(update, message.caption)
+            return
+        await self.send(update, self.replies.not_text)
+
+    async def edited(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        text = update.effective_message.text or update.effective_message.caption or ""
+        if safety.assess(text):
+            await self.send(update, self.replies.emergency)
+        await self.send(update, self.replies.edited)
+
+    async def not_private(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        chat = self.conversation(update)
+        if chat in self._told_private_only:
+            return
+        self._told_private_only.add(chat)
+        try:
+            await self.send(update, self.replies.private_only)
+        except TelegramError:  # e.g. a channel where the bot may not post
+            pass
+
+    # --- the engine, with the fail-safe --------------------------------------------
+
+    def conversation(self, update: Update) -> str:
+        return self.pseudonyms.of(update.effective_chat.id)
+
+    async def converse(self, update: Update, text: str) -> None:
+        conversation = self.conversation(update)
+        if self.settings.log_message_text:
+            logger.info("Message in %s: %r", conversation, text)
+        try:
+            replies = await asyncio.wait_for(self.engine.respond(conversation, text),
+                                             self.settings.reply_timeout)
+        except asyncio.TimeoutError:
+            logger.error("The engine took longer than %ss; sent the fail-safe reply",
+                         self.settings.reply_timeout)
+            replies = None
+        except Exception as exc:
+            logger.error("The engine failed (%s); sent the fail-safe reply", type(exc).__name__)
+            replies = None
+        if not replies:
+            await self.send(update, self.replies.failsafe)
+            return
+        for reply in replies:
+            keyboard = None
+            if reply.buttons:
+                keyboard = InlineKeyboardMarkup(
+                    [[InlineKeyboardButton(b.title, callback_data=b.payload)] for b in reply.buttons]
+                )
+            await self.send(update, reply.text, keyboard)
+
+    async def send(self, update: Update, text: str, keyboard: InlineKeyboardMarkup | None = None) -> None:
+        """Send ``text`` as plain text, split to Telegram's limit; buttons go on the last piece."""
+        pieces = split_message(text)
+        for number, piece in enumerate(pieces, start=1):
+            await update.get_bot().send_message(
+                update.effective_chat.id, piece,
+                reply_markup=keyboard if number == len(pieces) else None,
+            )
+
+    async def on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+        # Never log the update itself: it holds the chat id and the message text.
+        error = context.error
+        logger.error("Error while handling an update: %s", type(error).__name__,
+                     exc_info=(type(error), error, error.__traceback__) if error else None)
+
+
+def build_application(settings: Settings, engine_loader: Any, replies: FixedReplies,
+                      pseudonyms: Pseudonyms) -> Application:
+    """The PTB application. ``engine_loader`` is awaited once, inside PTB's event loop."""
+    signpost = SignpostBot(None, settings, replies, pseudonyms)
+
+    async def post_init(app: Application) -> None:
+        signpost.engine = await engine_loader()
+        await app.bot.set_my_commands([BotCommand(name, about) for name, about in COMMANDS])
+        app.bot_data["retention"] = asyncio.create_task(_erase_old_conversations(signpost, settings))
+        logger.info("Signpost is ready on Telegram (%s)",
+                    "webhook" if settings.webhook_url else "polling")
+
+    async def post_stop(app: Application) -> None:
+        task = app.bot_data.get("retention")
+        if task:
+            task.cancel()
+
+    app = (
+        Application.builder()
+        .token(settings.token)
+        .base_url(settings.base_url)
+        .rate_limiter(AIORateLimiter())
+        .concurrent_updates(PerChatOrder())
+        .defaults(Defaults(link_preview_options=LinkPreviewOptions(is_disabled=True)))
+        .post_init(post_init)
+        .post_stop(post_stop)
+        .build()
+    )
+    signpost.register(app)
+    app.bot_data["signpost"] = signpost
+    return app
+
+
+async def _erase_old_conversations(signpost: SignpostBot, settings: Settings) -> None:
+    """Erase conversations idle for longer than the retention period, now and every hour."""
+    while True:
+        try:
+            erased = await signpost.engine.forget_inactive(settings.retention_days * 86400)
+            if erased:
+                logger.info("Erased %d conversation(s) idle for over %g days", erased,
+                            settings.retention_days)
+        except Exception as exc:
+            logger.error("Could not erase old conversations: %s", type(exc).__name__)
+        await asyncio.sleep(3600)
+
+
+def quiet_http_logs() -> None:
+    # httpx logs every request URL at INFO, and Telegram URLs contain the bot token.
+    for name in ("httpx", "httpcore", "telegram.ext.Updater", "apscheduler"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def run(settings: Settings, model: Path, endpoints: Path = project.ENDPOINTS) -> None:
+    """Serve Telegram until stopped: by polling, or by webhook when WEBHOOK_URL is set."""
+    from bot.engine import Engine
+
+    quiet_http_logs()
+    directory = content.load_directory()
+    replies = FixedReplies.build(directory, settings.retention_days)
+    pseudonyms = Pseudonyms(load_key())
+    app = build_application(settings, lambda: Engine.load(model, endpoints), replies, pseudonyms)
+    if settings.webhook_url:
+        app.run_webhook(
+            listen=settings.listen,
+            port=settings.port,
+            url_path=urlparse(settings.webhook_url).path.lstrip("/"),
+            webhook_url=settings.webhook_url,
+            secret_token=settings.webhook_secret,
+            allowed_updates=Update.ALL_TYPES,
+        )
+    else:
+        app.run_polling(allowed_updates=Update.ALL_TYPES)

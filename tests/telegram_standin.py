@@ -1,0 +1,216 @@
+"""A stand-in for Telegram's Bot API on 127.0.0.1, for tests that must not
+reach Telegram.
+
+It answers the methods the bot calls (getMe, getUpdates, sendMessage,
+setMyCommands, answerCallbackQuery, deleteMessages, ...), records every call,
+and hands out updates that tests push, exactly as the real API would for
+long polling. It runs on its own thread and event loop, so the adapter under
+test can run in a subprocess or in the test's own loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from aiohttp import web
+
+BOT_USER = {"id": 4242, "is_bot": True, "first_name": "Signpost", "username": "signpost_test_bot",
+            "can_join_groups": False, "can_read_all_group_messages": False,
+            "supports_inline_queries": False}
+
+
+@dataclass
+class Call:
+    method: str
+    params: dict[str, Any]
+    at: float = field(default_factory=time.monotonic)
+
+
+class TelegramStandIn:
+    def __init__(self) -> None:
+        self.calls: list[Call] = []
+        self._updates: list[dict] = []
+        self._changed = threading.Condition()
+        self._update_ids = itertools.count(1)
+        self._message_ids = itertools.count(10_000)
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self.port = 0
+
+    # --- lifecycle -------------------------------------------------------------
+
+    def start(self) -> "TelegramStandIn":
+        self._thread.start()
+        asyncio.run_coroutine_threadsafe(self._serve(), self._loop).result(timeout=10)
+        return self
+
+    def stop(self) -> None:
+        async def shutdown() -> None:
+            await self._runner.cleanup()
+            pending = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for task in pending:  # long polls still waiting
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+
+        asyncio.run_coroutine_threadsafe(shutdown(), self._loop).result(timeout=10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=10)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/bot"
+
+    async def _serve(self) -> None:
+        app = web.Application()
+        app.router.add_post("/bot{token}/{method}", self._handle)
+        app.router.add_get("/bot{token}/{method}", self._handle)
+        self._runner = web.AppRunner(app)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = site._server.sockets[0].getsockname()[1]
+
+    # --- what tests use ----------------------------------------------------------
+
+    def push(self, update: dict) -> dict:
+        """Queue an update for getUpdates; ``update_id`` is filled in."""
+        update = {"update_id": next(self._update_ids), **update}
+        with self._changed:
+            self._updates.append(update)
+            self._changed.notify_all()
+        return update
+
+    def next_message_id(self) -> int:
+        return next(self._message_ids)
+
+    def calls_to(self, method: str) -> list[Call]:
+        with self._changed:
+            return [c for c in self.calls if c.method == method]
+
+    def sent_to(self, chat_id: int) -> list[Call]:
+        return [c for c in self.calls_to("sendMessage") if int(c.params["chat_id"]) == chat_id]
+
+    def texts_to(self, chat_id: int) -> list[str]:
+        return [c.params["text"] for c in self.sent_to(chat_id)]
+
+    def wait_until(self, condition: Callable[[], Any], timeout: float = 60) -> Any:
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while True:
+                result = condition()
+                if result:
+                    return result
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError("the bot did not do what the test waited for")
+                self._changed.wait(min(remaining, 0.5))
+
+    def wait_for_messages(self, chat_id: int, count: int, timeout: float = 60) -> list[str]:
+        self.wait_until(lambda: len(self.sent_to(chat_id)) >= count, timeout)
+        return self.texts_to(chat_id)
+
+    # --- the API -----------------------------------------------------------------
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        method = request.match_info["method"]
+        params = await _params(request)
+        with self._changed:
+            self.calls.append(Call(method, params))
+            self._changed.notify_all()
+        if method == "getUpdates":
+            result: Any = await self._get_updates(params)
+        else:
+            answer = _ANSWERS.get(method)
+            if answer is None:
+                return web.json_response({"ok": False, "error_code": 404,
+                                          "description": f"Not Found: {method} is not in the stand-in"})
+            result = answer(self, params)
+        return web.json_response({"ok": True, "result": result})
+
+    async def _get_updates(self, params: dict) -> list[dict]:
+        offset = int(params.get("offset") or 0)
+        deadline = time.monotonic() + min(float(params.get("timeout") or 0), 2.0)
+        while True:
+            with self._changed:
+                # Like Telegram: asking for an offset confirms everything before it.
+                self._updates = [u for u in self._updates if u["update_id"] >= offset]
+                ready = list(self._updates)
+            if ready or time.monotonic() >= deadline:
+                return ready[: int(params.get("limit") or 100)]
+            await asyncio.sleep(0.02)
+
+    def _message(self, params: dict) -> dict:
+        return {"message_id": self.next_message_id(), "date": int(time.time()),
+                "chat": {"id": int(params["chat_id"]), "type": "private"},
+                "from": BOT_USER, "text": params.get("text", "")}
+
+
+async def _params(request: web.Request) -> dict[str, Any]:
+    if request.content_type == "application/json":
+        raw = await request.json()
+    else:
+        raw = dict(await request.post())
+    params = {}
+    for key, value in raw.items():
+        if isinstance(value, str) and value[:1] in "[{":
+            try:
+                value = json.loads(value)
+            except ValueError:
+                pass
+        params[key] = value
+    return params
+
+
+_ANSWERS: dict[str, Callable[[TelegramStandIn, dict], Any]] = {
+    "getMe": lambda s, p: BOT_USER,
+    "deleteWebhook": lambda s, p: True,
+    "setWebhook": lambda s, p: True,
+    "getWebhookInfo": lambda s, p: {"url": "", "has_custom_certificate": False,
+                                    "pending_update_count": 0},
+    "setMyCommands": lambda s, p: True,
+    "sendMessage": lambda s, p: s._message(p),
+    "answerCallbackQuery": lambda s, p: True,
+    "editMessageReplyMarkup": lambda s, p: True,
+    "deleteMessage": lambda s, p: True,
+    "deleteMessages": lambda s, p: True,
+    "sendChatAction": lambda s, p: True,
+    "close": lambda s, p: True,
+    "logOut": lambda s, p: True,
+}
+
+
+# --- updates as Telegram sends them ------------------------------------------------
+
+_USER = {"is_bot": False, "first_name": "Sam", "last_name": "Private", "username": "sam_private_99"}
+
+
+def message(chat_id: int, message_id: int, chat_type: str = "private", **fields: Any) -> dict:
+    chat = {"id": chat_id, "type": chat_type}
+    chat.update({"first_name": "Sam", "username": "sam_private_99"} if chat_type == "private"
+                else {"title": "A group"})
+    return {"message_id": message_id, "date": int(time.time()), "chat": chat,
+            "from": {"id": abs(chat_id), **_USER}, **fields}
+
+
+def text_update(chat_id: int, message_id: int, text: str, chat_type: str = "private") -> dict:
+    fields: dict[str, Any] = {"text": text}
+    if text.startswith("/"):
+        command = text.split()[0]
+        fields["entities"] = [{"type": "bot_command", "offset": 0, "length": len(command)}]
+    return {"message": message(chat_id, message_id, chat_type, **fields)}
+
+
+def button_update(chat_id: int, message_id: int, data: str) -> dict:
+    return {"callback_query": {
+        "id": f"cb{message_id}", "from": {"id": chat_id, **_USER}, "chat_instance": "ci",
+        "data": data,
+        "message": {"message_id": message_id, "date": int(time.time()),
+                    "chat": {"id": chat_id, "type": "private"}, "from": BOT_USER,
+                    "text": "Is a child, or anyone else, in danger right now?"},
+    }}
