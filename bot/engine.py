@@ -101,6 +101,7 @@ class Engine:
         agent = await load_agent(model_path=str(model), endpoints=available)
         if not agent.is_ready():
             raise EngineError(f"The model at {model} could not be loaded.")
+        _check_store(agent, available.tracker_store)
         return cls(agent, directory)
 
     async def respond(self, conversation_id: str, text: str) -> list[Reply]:
@@ -142,9 +143,7 @@ class Engine:
 
     def _erase(self, choose: Any) -> list[str]:
         """Delete the conversations ``choose(store)`` picks from the tracker store."""
-        store = self._agent.tracker_store
-        while hasattr(store, "_tracker_store"):  # Rasa wraps the store it was configured with
-            store = store._tracker_store
+        store = _innermost(self._agent.tracker_store)
         if not isinstance(store, (SQLTrackerStore, InMemoryTrackerStore)):
             raise EngineError(f"Erasing conversations is not supported for {type(store).__name__}")
         senders = choose(store)
@@ -201,6 +200,28 @@ class _WholeMessages(CollectingOutputChannel):
         await self._persist_message(self._message(recipient_id, text=text.strip()))
 
 
+def _innermost(store: Any) -> Any:
+    while hasattr(store, "_tracker_store"):  # Rasa wraps the store it was configured with
+        store = store._tracker_store
+    return store
+
+
+def _check_store(agent: Any, configured: Any) -> None:
+    """Refuse to run on a store other than the one configured.
+
+    If a tracker store class named in endpoints.yml cannot be imported, Rasa
+    quietly uses an in-memory store instead, and conversations would be lost
+    at the next restart.
+    """
+    wanted = str(getattr(configured, "type", "") or "")
+    if "." not in wanted:
+        return
+    actual = type(_innermost(agent.tracker_store))
+    if f"{actual.__module__}.{actual.__qualname__}" != wanted:
+        raise EngineError(f"The tracker store '{wanted}' in the endpoints file could not be "
+                          f"loaded (Rasa fell back to {actual.__name__}).")
+
+
 def _last_timestamp(serialised_tracker: str) -> float:
     events = json.loads(serialised_tracker).get("events") or [{}]
     return float(events[-1].get("timestamp") or 0)
@@ -212,7 +233,7 @@ def _anchor_sqlite_path(tracker_store: Any, base: Path) -> None:
     Rasa would resolve it against the working directory, so the same bot run
     from two places would keep two separate memories.
     """
-    if tracker_store is None or str(tracker_store.type).lower() != "sql":
+    if tracker_store is None or "db" not in tracker_store.kwargs:
         return
     if tracker_store.kwargs.get("dialect", "sqlite") != "sqlite":
         return

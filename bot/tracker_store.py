@@ -1,0 +1,123 @@
+"""Rasa's SQL tracker store on a local SQLite file, tuned for one process.
+
+Rasa's ``SQLTrackerStore`` on SQLite opens a new database connection for every
+read and every write (SQLAlchemy 1.4 gives file databases no connection pool)
+and makes every write an fsync. Measured here, that was half the time of each
+message. This subclass changes only the connection:
+
+* one connection is kept open;
+* the journal is write-ahead (WAL) with ``synchronous=NORMAL``: a write is
+  safe the moment it commits if the process is killed, and only a power cut
+  could lose the last instant of writes;
+* a save no longer asks the database how many events it already holds: the
+  tracker being saved was read moments before, so it remembers that number
+  (trackers that were not read from here fall back to Rasa's query);
+* new events are written with one bulk insert instead of one ORM object each.
+
+The tables and the rows are Rasa's own, so a database written by either store
+can be read by the other. This store is for one process at a time; several
+instances share PostgreSQL through Rasa's SQLTrackerStore instead.
+Configured in endpoints.yml.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from typing import Any, Optional
+
+import sqlalchemy as sa
+from rasa.core.brokers.broker import EventBroker
+from rasa.core.tracker_store import SQLTrackerStore
+from rasa.shared.core.domain import Domain
+from rasa.shared.core.trackers import DialogueStateTracker
+from rasa.shared.nlu.constants import INTENT_NAME_KEY
+from sqlalchemy import event
+from sqlalchemy.orm import sessionmaker
+from sqlalchemy.pool import StaticPool
+
+
+class SQLiteTrackerStore(SQLTrackerStore):
+    def __init__(
+        self,
+        domain: Optional[Domain] = None,
+        db: str = "rasa.db",
+        event_broker: Optional[EventBroker] = None,
+        **kwargs: Any,
+    ) -> None:
+        kwargs.pop("host", None)
+        kwargs.pop("dialect", None)
+        super().__init__(domain=domain, dialect="sqlite", db=db, event_broker=event_broker)
+        self.engine.dispose()
+        self.engine = sa.create_engine(
+            f"sqlite:///{db}",
+            poolclass=StaticPool,
+            connect_args={"check_same_thread": False},
+        )
+        event.listen(self.engine, "connect", _tune)
+        self.sessionmaker = sessionmaker(bind=self.engine)
+
+    async def _retrieve(
+        self, sender_id: str, fetch_events_from_all_sessions: bool
+    ) -> Optional[DialogueStateTracker]:
+        query = _ALL_EVENTS if fetch_events_from_all_sessions else _SESSION_EVENTS
+        with self.engine.connect() as connection:
+            rows = connection.execute(query, {"sender": sender_id}).fetchall()
+        if not self.domain or not rows:
+            return None
+        events = [json.loads(data) for (data,) in rows]
+        tracker = DialogueStateTracker.from_dict(sender_id, events, self.domain.slots)
+        if not fetch_events_from_all_sessions:
+            setattr(tracker, _STORED, len(events))
+        return tracker
+
+    async def save(self, tracker: DialogueStateTracker) -> None:
+        await self.stream_events(tracker)
+        with self.session_scope() as session:
+            stored = getattr(tracker, _STORED, None)
+            new = list(itertools.islice(
+                tracker.events,
+                stored if stored is not None else self._count_stored(session, tracker),
+                None,
+            ))
+            if new:
+                session.execute(self.SQLEvent.__table__.insert(), [_row(tracker, e) for e in new])
+                session.commit()
+        setattr(tracker, _STORED, len(tracker.events))
+
+    def _count_stored(self, session: Any, tracker: DialogueStateTracker) -> int:
+        return self._event_query(session, tracker.sender_id,
+                                 fetch_events_from_all_sessions=False).count()
+
+
+# Set on trackers read from this store: how many of their events are in the database.
+_STORED = "_signpost_events_stored"
+
+# Rasa's own retrieval, as one prepared statement instead of an ORM query: the
+# events of the latest session (from its session_started event on), or all.
+_ALL_EVENTS = sa.text("SELECT data FROM events WHERE sender_id = :sender ORDER BY id")
+_SESSION_EVENTS = sa.text(
+    "SELECT data FROM events WHERE sender_id = :sender AND id >= COALESCE("
+    "(SELECT MAX(id) FROM events WHERE sender_id = :sender AND type_name = 'session_started'), 0)"
+    " ORDER BY id"
+)
+
+
+def _row(tracker: DialogueStateTracker, event: Any) -> dict[str, Any]:
+    """The same row Rasa's SQLTrackerStore.save writes for an event."""
+    data = event.as_dict()
+    return {
+        "sender_id": tracker.sender_id,
+        "type_name": event.type_name,
+        "timestamp": data.get("timestamp"),
+        "intent_name": data.get("parse_data", {}).get("intent", {}).get(INTENT_NAME_KEY),
+        "action_name": data.get("name"),
+        "data": json.dumps(data),
+    }
+
+
+def _tune(connection: Any, _record: Any) -> None:
+    cursor = connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()

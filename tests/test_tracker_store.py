@@ -1,0 +1,66 @@
+"""The tuned SQLite tracker store keeps Rasa's format and Rasa's behaviour."""
+
+from __future__ import annotations
+
+import pytest
+from rasa.core.tracker_store import SQLTrackerStore
+from rasa.shared.core.domain import Domain
+from rasa.shared.core.events import ActionExecuted, SessionStarted, UserUttered
+from rasa.shared.core.trackers import DialogueStateTracker
+
+from bot.engine import Engine, EngineError
+from bot.tracker_store import SQLiteTrackerStore
+
+DOMAIN = Domain.from_dict({"intents": ["greet"]})
+
+
+def conversation(sender: str, sessions: int) -> DialogueStateTracker:
+    tracker = DialogueStateTracker(sender, DOMAIN.slots)
+    for session in range(sessions):
+        tracker.update(ActionExecuted("action_session_start"))
+        tracker.update(SessionStarted())
+        tracker.update(ActionExecuted("action_listen"))
+        tracker.update(UserUttered(f"hello {session}", {"name": "greet", "confidence": 1.0}))
+    return tracker
+
+
+def texts(tracker) -> list[str]:
+    return [e.text for e in tracker.events if isinstance(e, UserUttered)]
+
+
+@pytest.mark.parametrize("writer, reader", [(SQLiteTrackerStore, SQLTrackerStore),
+                                            (SQLTrackerStore, SQLiteTrackerStore)])
+def test_the_same_trackers_as_rasas_own_store(loop, tmp_path, writer, reader):
+    db = str(tmp_path / "events.db")
+    written = writer(domain=DOMAIN, db=db)
+    read = reader(domain=DOMAIN, db=db)
+    loop.run_until_complete(written.save(conversation("a", sessions=2)))
+
+    latest = loop.run_until_complete(read.retrieve("a"))
+    everything = loop.run_until_complete(read.retrieve_full_tracker("a"))
+    assert texts(latest) == ["hello 1"]  # only the latest session
+    assert texts(everything) == ["hello 0", "hello 1"]
+    assert loop.run_until_complete(read.retrieve("nobody")) is None
+
+
+def test_saving_twice_stores_each_event_once(loop, tmp_path):
+    store = SQLiteTrackerStore(domain=DOMAIN, db=str(tmp_path / "events.db"))
+    tracker = conversation("b", sessions=1)
+    loop.run_until_complete(store.save(tracker))
+    again = loop.run_until_complete(store.retrieve("b"))
+    again.update(UserUttered("more", {"name": "greet", "confidence": 1.0}))
+    loop.run_until_complete(store.save(again))
+    loop.run_until_complete(store.save(again))
+    stored = loop.run_until_complete(SQLTrackerStore(domain=DOMAIN, db=str(tmp_path / "events.db"))
+                                     .retrieve_full_tracker("b"))
+    assert texts(stored) == ["hello 0", "more"]  # nothing stored twice
+    # The latest session starts at session_started; the full history also has
+    # the action_session_start before it.
+    assert len(stored.events) == len(again.events) + 1
+
+
+def test_a_tracker_store_that_cannot_be_loaded_is_refused(model, loop, tmp_path):
+    endpoints = tmp_path / "endpoints.yml"
+    endpoints.write_text("tracker_store:\n  type: bot.no_such_module.Store\n  db: x.db\n")
+    with pytest.raises(EngineError, match="could not be loaded"):
+        loop.run_until_complete(Engine.load(model, endpoints))
