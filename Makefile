@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 # to pyenv's own folder when the shims are not on PATH (e.g. a bare CI shell).
 PYTHON ?= $(shell command -v python3.10 2>/dev/null || ls -d $${PYENV_ROOT:-$$HOME/.pyenv}/versions/3.10*/bin/python3.10 2>/dev/null | tail -n 1)
 
-.PHONY: install run train test faq-check
+.PHONY: install run train test bench faq-check evaluate
 
 install: $(STAMP)
 
@@ -25,6 +25,9 @@ run: $(STAMP)
 train: $(STAMP)
 	$(PY) -m bot train
 
+bench: $(STAMP)
+	$(PY) -m bot bench
+
 faq-check: $(STAMP)
 	$(PY) -m bot check
 
@@ -32,3 +35,6 @@ test: $(STAMP)
 	$(PY) -m bot check
 	$(VENV)/bin/rasa data validate --fail-on-warnings --config config.yml --domain domain.yml --data data/nlu data/rules data/stories
 	$(PY) -m pytest
+
+evaluate: $(STAMP)
+	$(PY) -m bot evaluate

@@ -5,6 +5,8 @@
   shell      chat with the bot in the terminal
   converse   answer JSON lines from stdin (--jsonl), for testers and tools
   telegram   serve Telegram (needs TELEGRAM_BOT_TOKEN; see README)
+  evaluate   answer quality: held-out NLU, crisis routing, conversation stories
+  bench      speed and memory, side by side with a stock-Rasa baseline
   run        the bot's main job: train if needed, then serve Telegram if
              TELEGRAM_BOT_TOKEN is set, or chat in the terminal if not
 
@@ -57,7 +59,23 @@ def _parser() -> argparse.ArgumentParser:
 
     train = commands.add_parser("train", help="train the model if its inputs changed")
     train.add_argument("--force", action="store_true", help="train even if nothing changed")
+    train.add_argument("--root", type=Path, default=project.ROOT,
+                       help="project folder to train (default: this one); the model goes in its models/")
     train.set_defaults(handler=_train)
+
+    evaluate = commands.add_parser("evaluate", help="measure answer quality on held-out data")
+    evaluate.add_argument("--model", type=Path, help="evaluate this model instead of the current one")
+    evaluate.add_argument("--out", type=Path, default=project.ROOT / "results" / "evaluation",
+                          help="where to write the reports")
+    evaluate.set_defaults(handler=_evaluate)
+
+    bench = commands.add_parser("bench", help="benchmark against a stock-Rasa baseline")
+    bench.add_argument("--model", type=Path, help="benchmark this model instead of the current one")
+    bench.add_argument("--conversations", type=int, default=50,
+                       help="six-message conversations per load pattern (default 50)")
+    bench.add_argument("--no-baseline", action="store_true",
+                       help="skip the stock-Rasa baseline (minutes of training)")
+    bench.set_defaults(handler=_bench)
 
     for name, handler, help_text in [
         ("shell", _shell, "chat with the bot in the terminal"),
@@ -96,7 +114,7 @@ def _check(args: argparse.Namespace) -> int:
 def _train(args: argparse.Namespace) -> int:
     from bot.training import ensure_model
 
-    result = ensure_model(force=args.force)
+    result = ensure_model(force=args.force, root=args.root)
     if result.trained:
         print(f"Trained {result.model} in {result.seconds:.1f} s")
     else:
@@ -145,6 +163,18 @@ def _converse(args: argparse.Namespace) -> int:
     if errors:
         logger.info("%d line(s) could not be answered", errors)
     return 0
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from bot import bench
+
+    return bench.main(_current_model(args), args.conversations, not args.no_baseline)
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from bot import evaluate
+
+    return evaluate.main(_current_model(args), args.out)
 
 
 def _telegram(args: argparse.Namespace) -> int:

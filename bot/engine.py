@@ -18,6 +18,7 @@ Two things happen to every answer on its way out:
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
@@ -106,6 +107,10 @@ class Engine:
 
     async def respond(self, conversation_id: str, text: str) -> list[Reply]:
         """Answer one message (typed text or a button payload) in a conversation."""
+        # Rasa's work here is all CPU, with no real waits, so nothing else would run
+        # until it finished. Yielding once lets messages from other conversations
+        # that arrived meanwhile take their turn, so they interleave fairly.
+        await asyncio.sleep(0)
         collector = _WholeMessages()
         await self._agent.handle_message(
             UserMessage(self._prepare(text), collector, sender_id=conversation_id)

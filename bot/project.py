@@ -14,5 +14,3 @@ DATA = ROOT / "data"
 # Rasa training data folders under data/, split by topic as in Rasa's example bots.
 TRAINING_PARTS = ("nlu", "rules", "stories")
 MODELS = ROOT / "models"
-# Rasa's per-component training cache; makes small edits retrain quickly.
-TRAINING_CACHE = ROOT / ".rasa" / "cache"

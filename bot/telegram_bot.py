@@ -92,6 +92,7 @@ class Settings:
     webhook_secret: str = ""
     reply_timeout: float = 10.0
     retention_days: float = 7.0
+    max_messages_per_second: float = 30.0
     log_message_text: bool = False
 
     @classmethod
@@ -120,6 +121,8 @@ class Settings:
             webhook_secret=secret,
             reply_timeout=_number(env, "SIGNPOST_REPLY_TIMEOUT", cls.reply_timeout, float),
             retention_days=_number(env, "SIGNPOST_RETENTION_DAYS", cls.retention_days, float),
+            max_messages_per_second=_number(env, "TELEGRAM_MAX_MESSAGES_PER_SECOND",
+                                            cls.max_messages_per_second, float),
             log_message_text=env.get("SIGNPOST_LOG_MESSAGE_TEXT", "").lower() in ("1", "true", "yes"),
         )
 
@@ -347,7 +350,7 @@ def build_application(settings: Settings, engine_loader: Any, replies: FixedRepl
         Application.builder()
         .token(settings.token)
         .base_url(settings.base_url)
-        .rate_limiter(AIORateLimiter())
+        .rate_limiter(AIORateLimiter(overall_max_rate=settings.max_messages_per_second))
         .concurrent_updates(PerChatOrder())
         .defaults(Defaults(link_preview_options=LinkPreviewOptions(is_disabled=True)))
         .post_init(post_init)

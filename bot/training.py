@@ -94,7 +94,8 @@ def _train_into(target: Path, root: Path) -> None:
     from rasa.model_training import train
 
     logs.ensure_rasa_quiet()
-    os.environ.setdefault("RASA_CACHE_DIRECTORY", str(project.TRAINING_CACHE))
+    # Rasa's cache of trained components, kept with the project being trained.
+    os.environ["RASA_CACHE_DIRECTORY"] = str(root / ".rasa" / "cache")
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent, prefix=".training-") as tmp:
         result = train(
@@ -103,7 +104,9 @@ def _train_into(target: Path, root: Path) -> None:
             training_files=[str(root / "data" / part) for part in project.TRAINING_PARTS],
             output=tmp,
             fixed_model_name=target.name[: -len(MODEL_SUFFIX)],
-            force_training=True,
+            # Rasa still trains, but reuses cached components whose inputs are
+            # unchanged, so editing one answer does not retrain the classifier.
+            force_training=False,
         )
         produced = Path(result.model) if result.model else None
         if result.code != 0 or produced is None or not produced.exists():

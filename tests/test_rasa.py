@@ -2,42 +2,26 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 
 import yaml
 
-from bot import content, project
+from bot import content, evaluate, project
 
 HERE = Path(__file__).parent
-RASA = [sys.executable, "-m", "rasa"]
-MACRO_F1_TARGET = 0.90
-
-
-def run(args: list[str], out: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(RASA + args + ["--out", str(out)], capture_output=True, text=True,
-                          cwd=project.ROOT, timeout=900)
 
 
 def test_conversation_stories_pass(model, tmp_path):
-    done = run(["test", "core", "--model", str(model), "--stories",
-                str(HERE / "test_stories.yml"), "--fail-on-prediction-errors"], tmp_path)
-    failed = tmp_path / "failed_test_stories.yml"
-    details = failed.read_text() if failed.exists() else done.stdout[-3000:] + done.stderr[-3000:]
-    assert done.returncode == 0, details
+    report = evaluate.story_report(model, tmp_path)
+    assert report.passed, report.failed_stories
+    assert report.stories >= 20
 
 
 def test_intent_macro_f1_on_held_out_examples(model, tmp_path):
-    done = run(["test", "nlu", "--model", str(model), "--nlu", str(HERE / "nlu_holdout.yml")],
-               tmp_path)
-    assert done.returncode == 0, done.stderr[-3000:]
-    report = json.loads((tmp_path / "intent_report.json").read_text())
-    macro_f1 = report["macro avg"]["f1-score"]
-    weak = {k: round(v["f1-score"], 2) for k, v in report.items()
-            if isinstance(v, dict) and v.get("f1-score", 1) < 0.8 and "avg" not in k}
-    assert macro_f1 >= MACRO_F1_TARGET, f"macro-F1 {macro_f1:.3f}; weakest intents: {weak}"
+    report = evaluate.nlu_report(model, tmp_path)
+    weak = {k: round(v["f1-score"], 2) for k, v in report.per_intent.items() if v["f1-score"] < 0.8}
+    assert report.macro_f1 >= evaluate.MACRO_F1_TARGET, f"macro-F1 {report.macro_f1:.3f}; weakest: {weak}"
+    assert report.confusion_matrix.exists()
 
 
 def _examples(document: dict) -> dict[str, set[str]]:

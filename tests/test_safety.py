@@ -7,32 +7,13 @@ most 5% of the time.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
-import yaml
 
-from bot import content, project
+from bot import evaluate
 from bot.safety import Signal, assess, normalise
 
-HERE = Path(__file__).parent / "safety"
-
-
-def phrases(name: str) -> list[str]:
-    lines = (HERE / name).read_text(encoding="utf-8").splitlines()
-    return [line.strip() for line in lines if line.strip() and not line.startswith("#")]
-
-
-CRISIS = phrases("crisis.txt")
-ORDINARY = phrases("ordinary.txt")
-
-
-@pytest.fixture(scope="module")
-def alarm_texts() -> set[str]:
-    """The rendered emergency and self-harm answers: what a false alarm looks like."""
-    responses = yaml.safe_load(project.DOMAIN.read_text())["responses"]
-    render = content.load_directory().render
-    return {render(responses[name][0]["text"]) for name in ("utter_emergency", "utter_self_harm")}
+CRISIS = evaluate.phrases("crisis.txt")
+ORDINARY = evaluate.phrases("ordinary.txt")
 
 
 def test_the_sets_are_big_enough():
@@ -51,10 +32,10 @@ def test_the_safety_layer_alone_catches_every_crisis_message():
     assert missed == []
 
 
-def test_false_alarms_on_ordinary_questions_stay_under_5_percent(ask, new_id, alarm_texts):
-    alarms = [m for m in ORDINARY
-              if assess(m) is not None or ask(new_id(), m)[0].text in alarm_texts]
-    assert len(alarms) <= 0.05 * len(ORDINARY), alarms
+def test_false_alarms_on_ordinary_questions_stay_under_5_percent(engine, loop):
+    report = loop.run_until_complete(evaluate.crisis_report(engine))
+    assert report.missed == []
+    assert report.false_alarm_rate <= evaluate.FALSE_ALARM_LIMIT, report.false_alarms
 
 
 def test_self_harm_gets_samaritans_as_well_as_999(ask, new_id):

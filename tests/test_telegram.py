@@ -28,7 +28,7 @@ from bot.pseudonyms import Pseudonyms
 from bot.splitting import TELEGRAM_LIMIT, split_message
 from bot.telegram_bot import COMMANDS, Settings, SettingsError, build_application
 from conftest import write_endpoints
-from telegram_standin import TelegramStandIn, button_update, message, text_update
+from bot.telegram_standin import TelegramStandIn, button_update, message, text_update
 
 TOKEN = "123456789:" + "T0kenT0kenT0kenT0kenT0kenT0ken12"
 KEY = "test-pseudonym-key"

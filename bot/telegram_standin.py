@@ -1,5 +1,5 @@
-"""A stand-in for Telegram's Bot API on 127.0.0.1, for tests that must not
-reach Telegram.
+"""A stand-in for Telegram's Bot API on 127.0.0.1, for tests and benchmarks
+that must not reach Telegram.
 
 It answers the methods the bot calls (getMe, getUpdates, sendMessage,
 setMyCommands, answerCallbackQuery, deleteMessages, ...), records every call,
@@ -41,6 +41,7 @@ class TelegramStandIn:
         self._message_ids = itertools.count(10_000)
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._arrived = asyncio.Event()  # wakes a waiting getUpdates (used in its loop only)
         self.port = 0
 
     # --- lifecycle -------------------------------------------------------------
@@ -84,6 +85,7 @@ class TelegramStandIn:
         with self._changed:
             self._updates.append(update)
             self._changed.notify_all()
+        self._loop.call_soon_threadsafe(self._arrived.set)
         return update
 
     def next_message_id(self) -> int:
@@ -141,9 +143,14 @@ class TelegramStandIn:
                 # Like Telegram: asking for an offset confirms everything before it.
                 self._updates = [u for u in self._updates if u["update_id"] >= offset]
                 ready = list(self._updates)
-            if ready or time.monotonic() >= deadline:
+            remaining = deadline - time.monotonic()
+            if ready or remaining <= 0:
                 return ready[: int(params.get("limit") or 100)]
-            await asyncio.sleep(0.02)
+            self._arrived.clear()
+            try:  # sleep until an update is pushed, as Telegram's long polling does
+                await asyncio.wait_for(self._arrived.wait(), remaining)
+            except asyncio.TimeoutError:
+                pass
 
     def _message(self, params: dict) -> dict:
         return {"message_id": self.next_message_id(), "date": int(time.time()),

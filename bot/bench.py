@@ -1,0 +1,495 @@
+"""Benchmarks: Signpost and a stock-Rasa baseline, measured in the same run.
+
+``python -m bot bench`` (``make bench``) prints a table with ratios, writes it
+as Markdown into BENCHMARKS.md, and the raw figures as JSON under results/
+(which is not committed). Nothing here is a pass/fail test: machines are
+noisy, so the baseline is measured in the same run and compared as a ratio.
+
+Signpost, through the engine in-process: per-message latency (p50/p95/p99)
+one conversation at a time and with 20 concurrent conversations, throughput,
+cold start (process start to first answer) and peak RSS of a serving
+process, and training time (full, and after editing one answer's text).
+Through the Telegram adapter (the real ``python -m bot telegram`` process,
+polling a loopback stand-in for the Bot API): the same latencies, and the
+adapter's overhead over the bare engine.
+
+Baseline: the same training data and domain, trained with Rasa's default
+``rasa init`` configuration, served by ``rasa run`` with the REST channel (as
+most Rasa users deploy it) and hit over HTTP with the same messages and
+concurrency.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import itertools
+import json
+import os
+import platform
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Awaitable, Callable
+
+import yaml
+
+from bot import project
+
+RESULTS = project.ROOT / "results"
+BENCHMARKS_MD = project.ROOT / "BENCHMARKS.md"
+CONCURRENCY = 20
+
+# What worried people and testers send, as whole conversations.
+SCRIPTS = [
+    ["hello", "im worried about my daughter", "no", "can i report anonymously", "thanks", "bye"],
+    ["hi", "what did the review find", "how many people have been charged since the trial",
+     "what is the kingfisher team", "are you a bot", "bye"],
+    ["a child is being hurt right now", "how do i report a concern about a child",
+     "what is the urn", "can i talk to a person", "im deaf how do i contact the police", "thank you"],
+    ["my 14 year old has a much older boyfriend who buys her things", "yes",
+     "what happens after i report", "is it confidential", "what helplines are there", "ok bye"],
+]
+
+TARGETS = {
+    "p50_one_ms": "≤ 15 ms",
+    "p99_concurrent_ms": "≤ 100 ms",
+    "throughput": "≥ 2× baseline",
+    "cold_start_s": "≤ 15 s",
+    "peak_rss_mb": "≤ 800 MB",
+    "adapter_overhead_p50_ms": "≤ 2 ms",
+}
+
+Send = Callable[[str, str], Awaitable[object]]
+
+
+@dataclass
+class Load:
+    """Latencies of one load pattern, in milliseconds, and its throughput."""
+
+    concurrency: int
+    latencies_ms: list[float] = field(repr=False)
+    seconds: float
+
+    @property
+    def messages(self) -> int:
+        return len(self.latencies_ms)
+
+    def percentile(self, p: float) -> float:
+        ordered = sorted(self.latencies_ms)
+        return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+
+    @property
+    def throughput(self) -> float:
+        return self.messages / self.seconds
+
+    def summary(self) -> dict[str, float]:
+        return {"messages": self.messages, "concurrency": self.concurrency,
+                "p50_ms": self.percentile(50), "p95_ms": self.percentile(95),
+                "p99_ms": self.percentile(99), "mean_ms": statistics.mean(self.latencies_ms),
+                "throughput_per_s": self.throughput}
+
+
+async def drive(send: Send, conversations: int, concurrency: int) -> Load:
+    """Run ``conversations`` scripted conversations, ``concurrency`` at a time.
+
+    Each conversation sends its next message only after the previous one was
+    answered (a closed loop, like people waiting for a reply). ``send`` may
+    return its own, more precise latency in seconds; otherwise it is timed here.
+    """
+    queue = [(f"bench-{uuid.uuid4().hex[:12]}", SCRIPTS[n % len(SCRIPTS)])
+             for n in range(conversations)]
+    latencies: list[float] = []
+
+    async def worker() -> None:
+        # A message's latency runs from when its sender was ready to send it (the
+        # start, or the previous reply), so time spent queueing behind other
+        # conversations counts, even if the send only starts later.
+        ready = started
+        while queue:
+            conversation, script = queue.pop()
+            for text in script:
+                measured = await send(conversation, text)
+                done = time.perf_counter()
+                elapsed = measured if isinstance(measured, float) else done - ready
+                latencies.append(elapsed * 1000)
+                ready = done
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return Load(concurrency, latencies, time.perf_counter() - started)
+
+
+async def measure_loads(send: Send, conversations: int) -> dict[str, Load]:
+    await drive(send, conversations=4, concurrency=1)  # warm up caches and connections
+    return {
+        "one": await drive(send, conversations=conversations, concurrency=1),
+        "concurrent": await drive(send, conversations=conversations, concurrency=CONCURRENCY),
+    }
+
+
+# --- processes ---------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def peak_rss_mb(pid: int) -> float:
+    """The process's peak resident memory (VmHWM), in MB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def _stop(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def _endpoints(folder: Path) -> Path:
+    path = folder / "endpoints.yml"
+    path.write_text("tracker_store:\n  type: bot.tracker_store.SQLiteTrackerStore\n"
+                    "  db: conversations.db\nlock_store:\n  type: in_memory\n")
+    return path
+
+
+def _copy_project(folder: Path) -> Path:
+    folder.mkdir(parents=True)
+    for name in ("config.yml", "domain.yml"):
+        shutil.copy(project.ROOT / name, folder / name)
+    shutil.copytree(project.DATA, folder / "data")
+    return folder
+
+
+def _timed_run(command: list[str], **kwargs) -> float:
+    started = time.perf_counter()
+    done = subprocess.run(command, capture_output=True, text=True, **kwargs)
+    if done.returncode != 0:
+        raise RuntimeError(f"{' '.join(command[:4])} failed:\n{done.stderr[-2000:]}")
+    return time.perf_counter() - started
+
+
+# --- Signpost ------------------------------------------------------------------------
+
+
+def train_times(folder: Path) -> dict[str, float]:
+    """Full training from nothing, then again after editing one answer's text."""
+    root = _copy_project(folder / "project")
+    train = [sys.executable, "-m", "bot", "train", "--force", "--root", str(root)]
+    full = _timed_run(train)
+    domain = root / "domain.yml"
+    domain.write_text(domain.read_text().replace("You're welcome. Take care.",
+                                                 "You're very welcome. Take care.", 1))
+    edited = _timed_run(train)
+    return {"full_s": full, "after_answer_edit_s": edited}
+
+
+async def engine_loads(model: Path, folder: Path, conversations: int) -> dict[str, Load]:
+    from bot.engine import Engine
+
+    engine = await Engine.load(model, _endpoints(folder))
+    return await measure_loads(engine.respond, conversations)
+
+
+def cold_start_and_memory(model: Path, folder: Path, conversations: int) -> dict[str, float]:
+    """Start ``python -m bot converse`` cold, time its first answer, load it, read its peak RSS."""
+    started = time.perf_counter()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bot", "converse", "--jsonl", "--model", str(model),
+         "--endpoints", str(_endpoints(folder))],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        def ask(conversation: str, text: str) -> None:
+            process.stdin.write(json.dumps({"conversation": conversation, "text": text}) + "\n")
+            process.stdin.flush()
+            process.stdout.readline()
+
+        ask("cold", "hello")
+        cold = time.perf_counter() - started
+        for n in range(conversations):
+            for text in SCRIPTS[n % len(SCRIPTS)]:
+                ask(f"c{n}", text)
+        return {"cold_start_s": cold, "peak_rss_mb": peak_rss_mb(process.pid)}
+    finally:
+        process.stdin.close()
+        _stop(process)
+
+
+async def telegram_loads(model: Path, folder: Path, conversations: int) -> dict:
+    """The real adapter process, polling a loopback stand-in; time from update to first reply."""
+    from bot.telegram_standin import TelegramStandIn, text_update
+
+    standin = TelegramStandIn().start()
+    token = "123456789:" + "B" * 35
+    # Telegram's own limit (30 messages a second) would dominate every figure here;
+    # lift it to measure the adapter itself. The README reports the limit separately.
+    env = {**os.environ, "TELEGRAM_BOT_TOKEN": token, "TELEGRAM_API_BASE_URL": standin.base_url,
+           "SIGNPOST_ID_KEY": "bench", "TELEGRAM_MAX_MESSAGES_PER_SECOND": "100000"}
+    started = time.perf_counter()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bot", "telegram", "--model", str(model),
+         "--endpoints", str(_endpoints(folder))],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    chats: dict[str, int] = {}
+    numbers = itertools.count(1)
+    loop = asyncio.get_running_loop()
+    try:
+        standin.push(text_update(1, standin.next_message_id(), "/start"))
+        await loop.run_in_executor(None, lambda: standin.wait_for_messages(1, 1, timeout=300))
+        cold = time.perf_counter() - started
+
+        async def send(conversation: str, text: str) -> float:
+            chat = chats.setdefault(conversation, 10_000 + next(numbers))
+            before = len(standin.sent_to(chat))
+            pushed = time.monotonic()
+            standin.push(text_update(chat, standin.next_message_id(), text))
+            # Wait on the stand-in's condition in a thread rather than polling here,
+            # which would compete for the interpreter with the stand-in itself.
+            await loop.run_in_executor(None, lambda: standin.wait_for_messages(chat, before + 1))
+            # The stand-in stamps each call as it arrives: use that, not when we noticed.
+            return standin.sent_to(chat)[before].at - pushed
+
+        loads = await measure_loads(send, conversations)
+        return {"loads": loads, "cold_start_s": cold, "peak_rss_mb": peak_rss_mb(process.pid)}
+    finally:
+        _stop(process)
+        standin.stop()
+
+
+# --- the stock-Rasa baseline --------------------------------------------------------------
+
+
+def baseline_config(folder: Path) -> Path:
+    """Rasa's default configuration (what ``rasa init`` trains with), reading our data."""
+    import rasa.engine.recipes.default_recipe as recipe
+
+    default = Path(recipe.__file__).parent / "config_files" / "default_config.yml"
+    config = yaml.safe_load(default.read_text())
+    # The FAQ lives in data/faq.yml; the importer hands it to Rasa as plain data.
+    config["importers"] = [{"name": "RasaFileImporter"}, {"name": "bot.faq_importer.FaqImporter"}]
+    path = folder / "config.yml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
+def train_baseline(folder: Path) -> tuple[Path, float]:
+    root = _copy_project(folder / "project")
+    config = baseline_config(root)
+    models = folder / "models"
+    seconds = _timed_run(
+        [sys.executable, "-m", "rasa", "train", "--config", str(config), "--domain",
+         str(root / "domain.yml"), "--data", *[str(root / "data" / p) for p in project.TRAINING_PARTS],
+         "--out", str(models), "--fixed-model-name", "baseline"],
+        cwd=root, env={**os.environ, "RASA_CACHE_DIRECTORY": str(folder / "cache")})
+    return models / "baseline.tar.gz", seconds
+
+
+async def baseline_loads(model: Path, folder: Path, conversations: int) -> dict:
+    import aiohttp
+
+    credentials = folder / "credentials.yml"
+    credentials.write_text("rest:\n")
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}/webhooks/rest/webhook"
+    started = time.perf_counter()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "rasa", "run", "--model", str(model), "--credentials",
+         str(credentials), "--port", str(port), "--interface", "127.0.0.1"],
+        cwd=folder, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        async with aiohttp.ClientSession() as http:
+            async def send(conversation: str, text: str) -> object:
+                async with http.post(url, json={"sender": conversation, "message": text}) as reply:
+                    reply.raise_for_status()
+                    return await reply.json()
+
+            while True:  # cold start: until the first message is answered
+                if process.poll() is not None:
+                    raise RuntimeError("rasa run exited while starting")
+                try:
+                    await send("cold", "hello")
+                    break
+                except aiohttp.ClientError:
+                    await asyncio.sleep(0.1)
+            cold = time.perf_counter() - started
+            loads = await measure_loads(send, conversations)
+        return {"loads": loads, "cold_start_s": cold, "peak_rss_mb": peak_rss_mb(process.pid)}
+    finally:
+        _stop(process)
+
+
+# --- the run ------------------------------------------------------------------------
+
+
+def run(model: Path, conversations: int = 50, with_baseline: bool = True) -> dict:
+    from tqdm import tqdm
+
+    steps = ["Signpost: engine latency", "Signpost: cold start and memory",
+             "Signpost: Telegram adapter", "Signpost: training"]
+    if with_baseline:
+        steps += ["Baseline: training (rasa init config)", "Baseline: rasa run over REST"]
+    results: dict = {"date": dt.datetime.now().isoformat(timespec="seconds"),
+                     "machine": _machine(), "model": model.name, "conversations": conversations}
+    with tempfile.TemporaryDirectory(prefix="signpost-bench-") as tmp, \
+            tqdm(total=len(steps), file=sys.stderr, unit="step") as progress:
+        folder = Path(tmp)
+
+        def step(name: str, work):
+            progress.set_description(name)
+            (folder / name).mkdir()
+            value = work(folder / name)
+            progress.update()
+            return value
+
+        ours = results["signpost"] = {}
+        ours["engine"] = step("Signpost: engine latency", lambda f: asyncio.run(
+            engine_loads(model, f, conversations)))
+        ours.update(step("Signpost: cold start and memory",
+                         lambda f: cold_start_and_memory(model, f, conversations)))
+        ours["telegram"] = step("Signpost: Telegram adapter",
+                                lambda f: asyncio.run(telegram_loads(model, f, conversations)))
+        ours["training"] = step("Signpost: training", train_times)
+        if with_baseline:
+            base = results["baseline"] = {}
+            base_model, base["training_full_s"] = step("Baseline: training (rasa init config)",
+                                                       train_baseline)
+            base.update(step("Baseline: rasa run over REST", lambda f: asyncio.run(
+                baseline_loads(base_model, f, conversations))))
+    return _plain(results)
+
+
+def _plain(value):
+    """Loads become their summaries, so the results are plain JSON."""
+    if isinstance(value, Load):
+        return value.summary()
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
+def _machine() -> dict:
+    import rasa
+    import telegram
+
+    return {"python": platform.python_version(), "cpus": os.cpu_count(),
+            "platform": platform.platform(), "rasa": rasa.__version__,
+            "python-telegram-bot": telegram.__version__}
+
+
+def table(results: dict) -> str:
+    """The results as a Markdown table, with targets and ratios to the baseline."""
+    ours, base = results["signpost"], results.get("baseline")
+    engine, telegram = ours["engine"], ours["telegram"]["loads"]
+
+    def ratio(mine: float, theirs: float | None, higher_is_better: bool = False) -> str:
+        if not theirs:
+            return ""
+        factor = mine / theirs if higher_is_better else theirs / mine
+        return f"{factor:.1f}× {'more' if higher_is_better else 'better'}"
+
+    def row(name, key, mine, theirs=None, unit="", fmt="{:.1f}", higher=False):
+        shown = lambda v: "" if v is None else fmt.format(v) + unit  # noqa: E731
+        return (f"| {name} | {TARGETS.get(key, '')} | {shown(mine)} | {shown(theirs)} "
+                f"| {ratio(mine, theirs, higher) if theirs else ''} |")
+
+    b = (base or {}).get("loads", {})
+    rows = [
+        "| figure | target | Signpost | stock Rasa | ratio |",
+        "|---|---|---|---|---|",
+        row("p50 per message, one conversation", "p50_one_ms", engine["one"]["p50_ms"],
+            b.get("one", {}).get("p50_ms"), " ms"),
+        row("p95 per message, one conversation", "", engine["one"]["p95_ms"],
+            b.get("one", {}).get("p95_ms"), " ms"),
+        row("p99 per message, one conversation", "", engine["one"]["p99_ms"],
+            b.get("one", {}).get("p99_ms"), " ms"),
+        row(f"p50 with {CONCURRENCY} concurrent conversations", "", engine["concurrent"]["p50_ms"],
+            b.get("concurrent", {}).get("p50_ms"), " ms"),
+        row(f"p99 with {CONCURRENCY} concurrent conversations", "p99_concurrent_ms",
+            engine["concurrent"]["p99_ms"], b.get("concurrent", {}).get("p99_ms"), " ms"),
+        row(f"throughput, {CONCURRENCY} concurrent", "throughput",
+            engine["concurrent"]["throughput_per_s"],
+            b.get("concurrent", {}).get("throughput_per_s"), " msg/s", higher=True),
+        row("cold start: process start to first answer", "cold_start_s", ours["cold_start_s"],
+            (base or {}).get("cold_start_s"), " s"),
+        row("peak RSS of the serving process", "peak_rss_mb", ours["peak_rss_mb"],
+            (base or {}).get("peak_rss_mb"), " MB", "{:.0f}"),
+        row("training, full", "", ours["training"]["full_s"],
+            (base or {}).get("training_full_s"), " s"),
+        row("training after editing one answer", "", ours["training"]["after_answer_edit_s"],
+            None, " s"),
+    ]
+    adapter = [
+        "",
+        "Through the Telegram adapter (`python -m bot telegram` polling a loopback Bot API "
+        "stand-in; time from the update being available to the first reply arriving; "
+        "Telegram's 30 messages/second limit lifted, see README):",
+        "",
+        "| figure | target | one conversation | 20 concurrent |",
+        "|---|---|---|---|",
+        f"| p50 | | {telegram['one']['p50_ms']:.1f} ms | {telegram['concurrent']['p50_ms']:.1f} ms |",
+        f"| p95 | | {telegram['one']['p95_ms']:.1f} ms | {telegram['concurrent']['p95_ms']:.1f} ms |",
+        f"| p99 | | {telegram['one']['p99_ms']:.1f} ms | {telegram['concurrent']['p99_ms']:.1f} ms |",
+        f"| throughput | | | {telegram['concurrent']['throughput_per_s']:.0f} msg/s |",
+        f"| adapter overhead over the engine, p50 | {TARGETS['adapter_overhead_p50_ms']} "
+        f"| {telegram['one']['p50_ms'] - engine['one']['p50_ms']:.1f} ms | |",
+        f"| cold start to first Telegram reply | | {ours['telegram']['cold_start_s']:.1f} s | |",
+        f"| peak RSS of the adapter process | | {ours['telegram']['peak_rss_mb']:.0f} MB | |",
+    ]
+    return "\n".join(rows + adapter)
+
+
+def write_report(results: dict) -> Path:
+    RESULTS.mkdir(exist_ok=True)
+    stamp = results["date"].replace(":", "").replace("-", "")
+    raw = RESULTS / f"bench-{stamp}.json"
+    raw.write_text(json.dumps(results, indent=2))
+    machine = results["machine"]
+    BENCHMARKS_MD.write_text(f"""# Benchmarks
+
+Measured by `make bench` (`python -m bot bench`) on {results['date'][:10]}:
+{machine['cpus']} CPUs, Python {machine['python']}, Rasa {machine['rasa']},
+python-telegram-bot {machine['python-telegram-bot']}. Each conversation is a scripted,
+six-message conversation ({results['conversations']} conversations per load pattern;
+a conversation sends its next message when the last one is answered). Raw figures:
+`results/` (not committed). Figures vary from run to run on a shared machine; the
+baseline is measured in the same run so the ratios stay comparable.
+
+{table(results)}
+
+How each side is run:
+
+- **Signpost**: the dialogue engine in-process (`Engine.respond`), with the SQLite
+  tracker store of `endpoints.yml`, so every message is read from and written to disk.
+  Cold start and memory: a fresh `python -m bot converse` process, from start to its
+  first answer, then loaded with the same conversations.
+- **stock Rasa**: the same domain and training data, trained with Rasa's default
+  configuration (the one `rasa init` uses: DIET, ResponseSelector, TED and
+  UnexpecTED policies), served by `rasa run` with the REST channel and its default
+  in-memory tracker store, and sent the same conversations over HTTP.
+
+What the figures mean, and where a target is missed: README, "Performance".
+""")
+    return raw
+
+
+def main(model: Path, conversations: int, with_baseline: bool) -> int:
+    results = run(model, conversations, with_baseline)
+    raw = write_report(results)
+    print(table(results))
+    print(f"\nWritten: {BENCHMARKS_MD.name} and {raw.relative_to(project.ROOT)}", file=sys.stderr)
+    return 0
