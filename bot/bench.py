@@ -239,7 +239,8 @@ async def telegram_loads(model: Path, folder: Path, conversations: int) -> dict:
     # Telegram's own limit (30 messages a second) would dominate every figure here;
     # lift it to measure the adapter itself. The README reports the limit separately.
     env = {**os.environ, "TELEGRAM_BOT_TOKEN": token, "TELEGRAM_API_BASE_URL": standin.base_url,
-           "SIGNPOST_ID_KEY": "bench", "TELEGRAM_MAX_MESSAGES_PER_SECOND": "100000"}
+           "SIGNPOST_ID_KEY": "bench", "TELEGRAM_MAX_MESSAGES_PER_SECOND": "100000",
+           "SIGNPOST_STATE_DIR": str(folder / "state")}
     started = time.perf_counter()
     process = subprocess.Popen(
         [sys.executable, "-m", "bot", "telegram", "--model", str(model),

@@ -26,7 +26,7 @@ import time
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Awaitable, Callable
 
 from rasa.core.agent import load_agent
 from rasa.core.channels.channel import CollectingOutputChannel, UserMessage
@@ -70,17 +70,46 @@ class Reply:
 class Engine:
     """A loaded Rasa model with its tracker and lock stores."""
 
-    def __init__(self, agent: Any, directory: content.Directory) -> None:
+    def __init__(self, agent: Any, directory: content.Directory, model: Path) -> None:
         self._agent = agent
         self._directory = directory
         self._emergency_number = directory.services["police_999"].contact
+        self.model = Path(model)
+        self._turn = _yield_once
+        self._learn_domain()
+
+    def wait_for_turn(self, gate: Callable[[], Awaitable[None]]) -> None:
+        """Have each message wait for ``gate()`` right before the engine's work starts.
+
+        A front end can use it to hold back new work while something must
+        happen first (the Telegram adapter sends decided answers before
+        starting new ones). The engine starts working as soon as ``gate``
+        returns, with no pause in between.
+        """
+        self._turn = gate
+
+    def _learn_domain(self) -> None:
+        """What the engine takes from the model's domain (again after a reload)."""
+        # Payloads may name our own intents only; Rasa's built-in ones such as
+        # /restart would silently wipe the conversation and answer nothing.
+        self._payload_intents = frozenset(self._agent.domain.intents) - set(DEFAULT_INTENTS)
         self._safety_replies = {
             safety.Signal.DANGER: self._response_text("utter_emergency"),
             safety.Signal.SELF_HARM: self._response_text("utter_self_harm"),
         }
-        # Payloads may name our own intents only; Rasa's built-in ones such as
-        # /restart would silently wipe the conversation and answer nothing.
-        self._payload_intents = frozenset(agent.domain.intents) - set(DEFAULT_INTENTS)
+
+    async def reload(self, model: Path) -> None:
+        """Swap in a newly trained model without stopping.
+
+        The new model is loaded on a worker thread while the current one keeps
+        answering; Rasa replaces its processor only once loading has worked, so
+        a model that fails to load raises here and leaves the old one serving.
+        Conversations and stores are untouched.
+        """
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(None, self._agent.load_model, str(model))
+        self.model = Path(model)
+        self._learn_domain()
 
     @classmethod
     async def load(
@@ -103,14 +132,11 @@ class Engine:
         if not agent.is_ready():
             raise EngineError(f"The model at {model} could not be loaded.")
         _check_store(agent, available.tracker_store)
-        return cls(agent, directory)
+        return cls(agent, directory, Path(model))
 
     async def respond(self, conversation_id: str, text: str) -> list[Reply]:
         """Answer one message (typed text or a button payload) in a conversation."""
-        # Rasa's work here is all CPU, with no real waits, so nothing else would run
-        # until it finished. Yielding once lets messages from other conversations
-        # that arrived meanwhile take their turn, so they interleave fairly.
-        await asyncio.sleep(0)
+        await self._turn()
         collector = _WholeMessages()
         await self._agent.handle_message(
             UserMessage(self._prepare(text), collector, sender_id=conversation_id)
@@ -203,6 +229,13 @@ class _WholeMessages(CollectingOutputChannel):
 
     async def send_text_message(self, recipient_id: str, text: str, **kwargs: Any) -> None:
         await self._persist_message(self._message(recipient_id, text=text.strip()))
+
+
+async def _yield_once() -> None:
+    """The default turn: Rasa's work is all CPU, with no real waits, so nothing else
+    would run until it finished. Yielding once lets messages from other
+    conversations that arrived meanwhile take their turn, so they interleave fairly."""
+    await asyncio.sleep(0)
 
 
 def _innermost(store: Any) -> Any:

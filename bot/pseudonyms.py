@@ -4,7 +4,7 @@ The engine, the tracker store and the logs never see a raw Telegram id. The
 same chat always maps to the same id (so the conversation continues), but
 without the key nobody can tell which chat an id belongs to, or test a guess.
 The key comes from SIGNPOST_ID_KEY, or is generated once and kept in a file
-only its owner can read.
+only its owner can read (in SIGNPOST_STATE_DIR, var/ by default).
 """
 
 from __future__ import annotations

@@ -13,6 +13,8 @@ conversation id; the adapter adds only what Telegram needs:
 * replies split to Telegram's limit and sent as plain text, so nothing a user
   types can break the formatting;
 * chats handled concurrently, each chat's messages in order;
+* polling that confirms an update only once it is handled
+  (bot/telegram_delivery.py), so a crash loses nothing and repeats nothing;
 * a fixed fail-safe reply with 999, 101 and Childline if the engine fails or
   is too slow, logged without the message text.
 """
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from contextvars import ContextVar
 import os
 import re
 import secrets
@@ -39,7 +42,6 @@ from telegram import (
 )
 from telegram.error import TelegramError
 from telegram.ext import (
-    AIORateLimiter,
     Application,
     BaseUpdateProcessor,
     CallbackQueryHandler,
@@ -49,11 +51,13 @@ from telegram.ext import (
     MessageHandler,
     filters,
 )
+from telegram.request import HTTPXRequest
 
 from bot import content, project, safety
 from bot.fixed_replies import FixedReplies
 from bot.pseudonyms import Pseudonyms, load_key
 from bot.splitting import split_message
+from bot.telegram_delivery import ConfirmingBot, HandledUpdates, MarkingRateLimiter, answering
 
 logger = logging.getLogger(__name__)
 
@@ -94,6 +98,7 @@ class Settings:
     retention_days: float = 7.0
     max_messages_per_second: float = 30.0
     log_message_text: bool = False
+    state_dir: Path = project.ROOT / "var"
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> "Settings":
@@ -124,6 +129,7 @@ class Settings:
             max_messages_per_second=_number(env, "TELEGRAM_MAX_MESSAGES_PER_SECOND",
                                             cls.max_messages_per_second, float),
             log_message_text=env.get("SIGNPOST_LOG_MESSAGE_TEXT", "").lower() in ("1", "true", "yes"),
+            state_dir=Path(env.get("SIGNPOST_STATE_DIR") or cls.state_dir),
         )
 
 
@@ -147,8 +153,9 @@ class PerChatOrder(BaseUpdateProcessor):
     same chat, so one slow conversation never holds up the others.
     """
 
-    def __init__(self, max_concurrent_updates: int = 512) -> None:
+    def __init__(self, on_done: Any = None, max_concurrent_updates: int = 512) -> None:
         super().__init__(max_concurrent_updates)
+        self._on_done = on_done  # told when each update has been handled
         self._locks: dict[Any, asyncio.Lock] = {}
         self._waiting: defaultdict[Any, int] = defaultdict(int)
 
@@ -159,7 +166,11 @@ class PerChatOrder(BaseUpdateProcessor):
         self._waiting[key] += 1
         try:
             async with lock:
-                await coroutine
+                try:
+                    await coroutine
+                finally:
+                    if self._on_done:
+                        self._on_done(update)
         finally:
             self._waiting[key] -= 1
             if not self._waiting[key]:
@@ -173,6 +184,15 @@ class PerChatOrder(BaseUpdateProcessor):
         pass
 
 
+class _Turn:
+    """Whether the current answer holds the adapter's answer turn."""
+
+    held = False
+
+
+_turn: ContextVar[_Turn | None] = ContextVar("turn", default=None)
+
+
 class SignpostBot:
     """The handlers, with what they share: the engine, the replies, the pseudonyms."""
 
@@ -183,6 +203,25 @@ class SignpostBot:
         self.replies = replies
         self.pseudonyms = pseudonyms
         self._told_private_only: set[str] = set()
+        # One answer at a time, from the engine starting its work to the reply
+        # being sent, so that a crash cannot fall between an update being marked
+        # answered and its reply leaving (see telegram_delivery). The engine's
+        # work is all CPU in one process, so this costs no throughput; an engine
+        # that never starts its work (a timeout) never holds the turn.
+        self._answer_turn = asyncio.Lock()
+
+    def use_engine(self, engine: Any) -> None:
+        self.engine = engine
+        if hasattr(engine, "wait_for_turn"):
+            engine.wait_for_turn(self._take_turn)
+
+    async def _take_turn(self) -> None:
+        """The engine's gate: called right before its work starts."""
+        await asyncio.sleep(0)  # let other conversations queue fairly
+        turn = _turn.get()
+        if turn is not None:
+            await self._answer_turn.acquire()
+            turn.held = True
 
     def register(self, app: Application) -> None:
         private = filters.ChatType.PRIVATE
@@ -289,6 +328,15 @@ class SignpostBot:
         return self.pseudonyms.of(update.effective_chat.id)
 
     async def converse(self, update: Update, text: str) -> None:
+        turn = _Turn()
+        _turn.set(turn)
+        try:
+            await self._converse(update, text)
+        finally:
+            if turn.held:
+                self._answer_turn.release()
+
+    async def _converse(self, update: Update, text: str) -> None:
         conversation = self.conversation(update)
         if self.settings.log_message_text:
             logger.info("Message in %s: %r", conversation, text)
@@ -314,13 +362,26 @@ class SignpostBot:
             await self.send(update, reply.text, keyboard)
 
     async def send(self, update: Update, text: str, keyboard: InlineKeyboardMarkup | None = None) -> None:
-        """Send ``text`` as plain text, split to Telegram's limit; buttons go on the last piece."""
+        """Send ``text`` as plain text, split to Telegram's limit; buttons go on the last piece.
+
+        Sending takes the answer turn (unless this answer already holds it), so
+        no other work runs between the update being marked answered and the send.
+        """
+        turn = _turn.get()
+        if turn is not None and turn.held:
+            await self._send_pieces(update, text, keyboard)
+            return
+        async with self._answer_turn:
+            await self._send_pieces(update, text, keyboard)
+
+    async def _send_pieces(self, update: Update, text: str,
+                           keyboard: InlineKeyboardMarkup | None) -> None:
+        answering.set(update)  # the rate limiter marks it answered as the reply goes out
         pieces = split_message(text)
         for number, piece in enumerate(pieces, start=1):
             await update.get_bot().send_message(
                 update.effective_chat.id, piece,
-                reply_markup=keyboard if number == len(pieces) else None,
-            )
+                reply_markup=keyboard if number == len(pieces) else None)
 
     async def on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         # Never log the update itself: it holds the chat id and the message text.
@@ -330,29 +391,41 @@ class SignpostBot:
 
 
 def build_application(settings: Settings, engine_loader: Any, replies: FixedReplies,
-                      pseudonyms: Pseudonyms) -> Application:
-    """The PTB application. ``engine_loader`` is awaited once, inside PTB's event loop."""
+                      pseudonyms: Pseudonyms, models_folder: Path | None = None) -> Application:
+    """The PTB application. ``engine_loader`` is awaited once, inside PTB's event loop.
+
+    With ``models_folder``, a newer model appearing there is swapped in live.
+    """
     signpost = SignpostBot(None, settings, replies, pseudonyms)
 
     async def post_init(app: Application) -> None:
-        signpost.engine = await engine_loader()
+        signpost.use_engine(await engine_loader())
         await app.bot.set_my_commands([BotCommand(name, about) for name, about in COMMANDS])
-        app.bot_data["retention"] = asyncio.create_task(_erase_old_conversations(signpost, settings))
+        tasks = [asyncio.create_task(_erase_old_conversations(signpost, settings))]
+        if models_folder:
+            tasks.append(asyncio.create_task(_watch_for_new_models(signpost, models_folder)))
+        app.bot_data["tasks"] = tasks
         logger.info("Signpost is ready on Telegram (%s)",
                     "webhook" if settings.webhook_url else "polling")
 
     async def post_stop(app: Application) -> None:
-        task = app.bot_data.get("retention")
-        if task:
+        for task in app.bot_data.get("tasks", []):
             task.cancel()
 
+    bot = ConfirmingBot(
+        settings.token,
+        base_url=settings.base_url,
+        defaults=Defaults(link_preview_options=LinkPreviewOptions(is_disabled=True)),
+        rate_limiter=MarkingRateLimiter(lambda update: bot.handled(update),
+                                        overall_max_rate=settings.max_messages_per_second),
+        request=HTTPXRequest(connection_pool_size=256),
+        get_updates_request=HTTPXRequest(),
+        ledger=HandledUpdates(settings.state_dir / "telegram-updates.db"),
+    )
     app = (
         Application.builder()
-        .token(settings.token)
-        .base_url(settings.base_url)
-        .rate_limiter(AIORateLimiter(overall_max_rate=settings.max_messages_per_second))
-        .concurrent_updates(PerChatOrder())
-        .defaults(Defaults(link_preview_options=LinkPreviewOptions(is_disabled=True)))
+        .bot(bot)
+        .concurrent_updates(PerChatOrder(on_done=bot.handled))
         .post_init(post_init)
         .post_stop(post_stop)
         .build()
@@ -375,6 +448,29 @@ async def _erase_old_conversations(signpost: SignpostBot, settings: Settings) ->
         await asyncio.sleep(3600)
 
 
+async def _watch_for_new_models(signpost: SignpostBot, folder: Path, every: float = 2.0) -> None:
+    """Serve the newest model in ``folder`` once it appears (``make train`` writes one there)."""
+    failed: set[Path] = set()
+    served_since = signpost.engine.model.stat().st_mtime
+    while True:
+        await asyncio.sleep(every)
+        try:
+            candidates = [(m.stat().st_mtime, m) for m in folder.glob("*.tar.gz") if m not in failed]
+        except OSError:  # a model removed while we looked: try again next time
+            continue
+        newest_time, newest = max(candidates, default=(0.0, None))
+        if newest is None or newest_time <= served_since:
+            continue
+        try:
+            await signpost.engine.reload(newest)
+            served_since = newest_time
+            logger.info("Now serving the new model %s", newest.name)
+        except Exception as exc:
+            failed.add(newest)
+            logger.error("The new model %s could not be loaded (%s); still serving %s",
+                         newest.name, type(exc).__name__, signpost.engine.model.name)
+
+
 def quiet_http_logs() -> None:
     # httpx logs every request URL at INFO, and Telegram URLs contain the bot token.
     for name in ("httpx", "httpcore", "telegram.ext.Updater", "apscheduler"):
@@ -388,8 +484,9 @@ def run(settings: Settings, model: Path, endpoints: Path = project.ENDPOINTS) ->
     quiet_http_logs()
     directory = content.load_directory()
     replies = FixedReplies.build(directory, settings.retention_days)
-    pseudonyms = Pseudonyms(load_key())
-    app = build_application(settings, lambda: Engine.load(model, endpoints), replies, pseudonyms)
+    pseudonyms = Pseudonyms(load_key(key_file=settings.state_dir / "pseudonym.key"))
+    app = build_application(settings, lambda: Engine.load(model, endpoints), replies, pseudonyms,
+                            models_folder=Path(model).parent)
     if settings.webhook_url:
         app.run_webhook(
             listen=settings.listen,

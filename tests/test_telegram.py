@@ -52,7 +52,8 @@ def standin():
 
 def start_adapter(model, folder: Path, standin: TelegramStandIn, **env: str) -> subprocess.Popen:
     environment = {**os.environ, "TELEGRAM_BOT_TOKEN": TOKEN,
-                   "TELEGRAM_API_BASE_URL": standin.base_url, "SIGNPOST_ID_KEY": KEY, **env}
+                   "TELEGRAM_API_BASE_URL": standin.base_url, "SIGNPOST_ID_KEY": KEY,
+                   "SIGNPOST_STATE_DIR": str(folder / "state"), **env}
     log = open(folder / "adapter.log", "w")
     process = subprocess.Popen(
         [sys.executable, "-m", "bot", "telegram", "--model", str(model),
@@ -373,7 +374,10 @@ def own_standin():
 
 def run_in_process(standin: TelegramStandIn, engine: MisbehavingEngine, test, timeout: float = 0.5):
     """Run the real PTB application in this process, polling the stand-in."""
-    settings = Settings(token=TOKEN, base_url=standin.base_url, reply_timeout=timeout)
+    import tempfile
+
+    settings = Settings(token=TOKEN, base_url=standin.base_url, reply_timeout=timeout,
+                        state_dir=Path(tempfile.mkdtemp(prefix="signpost-state-")))
     replies = FixedReplies.build(content.load_directory(), settings.retention_days)
 
     async def load():

@@ -1,0 +1,170 @@
+"""Faults, for real: the bot killed mid-conversation, and models swapped live.
+
+Each test runs the real adapter (`python -m bot telegram`) as a subprocess
+against the loopback Bot API stand-in.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from bot import project
+from bot.telegram_standin import TelegramStandIn, text_update
+from conftest import write_endpoints
+
+TOKEN = "123456789:" + "R" * 35
+STARTUP = 240
+
+
+class Adapter:
+    """`python -m bot telegram` with its own state, restartable on the same files."""
+
+    def __init__(self, model: Path, folder: Path, standin: TelegramStandIn):
+        self.model, self.folder, self.standin = model, folder, standin
+        self.endpoints = write_endpoints(folder)
+        self.log = folder / "adapter.log"
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> "Adapter":
+        ready = len(self.standin.calls_to("setMyCommands"))
+        env = {**os.environ, "TELEGRAM_BOT_TOKEN": TOKEN, "SIGNPOST_ID_KEY": "reliability",
+               "TELEGRAM_API_BASE_URL": self.standin.base_url,
+               "SIGNPOST_STATE_DIR": str(self.folder / "state")}
+        with open(self.log, "a") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "bot", "telegram", "--model", str(self.model),
+                 "--endpoints", str(self.endpoints)], env=env, stdout=log, stderr=subprocess.STDOUT)
+        self.standin.wait_until(lambda: len(self.standin.calls_to("setMyCommands")) > ready
+                                or self.process.poll() is not None, STARTUP)
+        assert self.process.poll() is None, self.log.read_text()[-3000:]
+        return self
+
+    def kill(self) -> None:
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(timeout=30)
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=30)
+
+
+@pytest.fixture
+def standin():
+    server = TelegramStandIn().start()
+    yield server
+    server.stop()
+
+
+def test_killed_mid_conversation_it_resumes_losing_nothing_and_repeating_nothing(
+        model, tmp_path, standin):
+    adapter = Adapter(model, tmp_path, standin).start()
+    try:
+        worried = 9001
+        standin.push(text_update(worried, standin.next_message_id(), "im worried about my daughter"))
+        assert "danger right now" in standin.wait_for_messages(worried, 1)[0]
+
+        # A burst across many chats; kill the bot while it is still working through it.
+        chats = list(range(9100, 9120))
+        for round_ in range(2):
+            for chat in chats:
+                standin.push(text_update(chat, standin.next_message_id(), "hello"))
+        standin.push(text_update(worried, standin.next_message_id(), "no"))
+        standin.wait_until(lambda: sum(len(standin.sent_to(c)) for c in chats) >= 3)
+        adapter.kill()
+        answered_before_kill = sum(len(standin.sent_to(c)) for c in chats)
+        assert answered_before_kill < 2 * len(chats), "the bot finished before it was killed"
+
+        adapter.start()
+        for chat in chats:
+            standin.wait_for_messages(chat, 2, timeout=120)
+        reply_to_no = standin.wait_for_messages(worried, 2, timeout=120)[1]
+        time.sleep(3)  # anything sent twice would arrive by now
+
+        replies = Counter(int(c.params["chat_id"]) for c in standin.calls_to("sendMessage"))
+        assert all(replies[chat] == 2 for chat in chats), replies  # none lost, none twice
+        assert replies[worried] == 2
+        # The conversation continued where it was: "no" answered the danger question.
+        assert "When nobody is in immediate danger" in reply_to_no
+    finally:
+        adapter.stop()
+
+
+def _train_variant(tmp_path: Path, greeting: str) -> Path:
+    """Really train a second model, with a different greeting."""
+    root = tmp_path / "variant"
+    root.mkdir()
+    for name in ("config.yml", "domain.yml"):
+        shutil.copy(project.ROOT / name, root / name)
+    shutil.copytree(project.DATA, root / "data")
+    domain = root / "domain.yml"
+    domain.write_text(domain.read_text().replace("Hello. I'm Signpost", greeting, 1))
+    done = subprocess.run([sys.executable, "-m", "bot", "train", "--root", str(root)],
+                          capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    (trained,) = (root / "models").glob("*.tar.gz")
+    return trained
+
+
+def _drop_in(model: Path, folder: Path, name: str) -> None:
+    """Put a model into the served folder the way training does: written, then renamed."""
+    partial = folder / f".{name}.partial"
+    shutil.copy(model, partial)
+    os.replace(partial, folder / name)
+
+
+def test_a_new_model_is_swapped_in_live_and_a_broken_one_is_refused(model, tmp_path, standin):
+    served = tmp_path / "models"
+    served.mkdir()
+    shutil.copy(model, served / "first.tar.gz")
+    adapter = Adapter(served / "first.tar.gz", tmp_path, standin).start()
+    second = _train_variant(tmp_path, "Hi there. I'm Signpost")
+
+    chat_ids = iter(range(20_000, 30_000))
+    asked: list[int] = []
+    stop = threading.Event()
+
+    def keep_talking() -> None:  # messages keep arriving while the model is swapped
+        while not stop.is_set():
+            chat = next(chat_ids)
+            asked.append(chat)
+            standin.push(text_update(chat, standin.next_message_id(), "how do i report abuse"))
+            time.sleep(0.1)
+
+    talker = threading.Thread(target=keep_talking)
+    talker.start()
+    try:
+        _drop_in(second, served, "second.tar.gz")
+        standin.wait_until(lambda: "Now serving the new model second.tar.gz" in adapter.log.read_text(),
+                           120)
+        time.sleep(1)
+        stop.set()
+        talker.join()
+        for chat in asked:  # every message during the swap got a real answer
+            (answer,) = standin.wait_for_messages(chat, 1, timeout=60)
+            assert "101" in answer and "something went wrong" not in answer
+
+        chat = next(chat_ids)
+        standin.push(text_update(chat, standin.next_message_id(), "/start"))
+        assert standin.wait_for_messages(chat, 1)[0].startswith("Hi there. I'm Signpost")
+
+        (served / "third.tar.gz").write_bytes(b"this is not a model")
+        standin.wait_until(lambda: "could not be loaded" in adapter.log.read_text(), 60)
+        assert "still serving second.tar.gz" in adapter.log.read_text()
+        chat = next(chat_ids)
+        standin.push(text_update(chat, standin.next_message_id(), "/start"))
+        assert standin.wait_for_messages(chat, 1)[0].startswith("Hi there. I'm Signpost")
+        assert adapter.process.poll() is None
+    finally:
+        stop.set()
+        adapter.stop()
