@@ -22,6 +22,7 @@ concurrency.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import datetime as dt
 import itertools
 import json
@@ -35,7 +36,7 @@ import sys
 import tempfile
 import time
 import uuid
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Awaitable, Callable
 
@@ -68,6 +69,10 @@ TARGETS = {
 }
 
 Send = Callable[[str, str], Awaitable[object]]
+
+# Threads for waiting on the stand-in: one per concurrent conversation, or the
+# default pool (a handful of threads on 2 cores) would pace the load instead.
+_WAITERS = concurrent.futures.ThreadPoolExecutor(max_workers=CONCURRENCY + 4)
 
 
 @dataclass
@@ -261,7 +266,7 @@ async def telegram_loads(model: Path, folder: Path, conversations: int) -> dict:
             standin.push(text_update(chat, standin.next_message_id(), text))
             # Wait on the stand-in's condition in a thread rather than polling here,
             # which would compete for the interpreter with the stand-in itself.
-            await loop.run_in_executor(None, lambda: standin.wait_for_messages(chat, before + 1))
+            await loop.run_in_executor(_WAITERS, lambda: standin.wait_for_messages(chat, before + 1))
             # The stand-in stamps each call as it arrives: use that, not when we noticed.
             return standin.sent_to(chat)[before].at - pushed
 
@@ -269,6 +274,67 @@ async def telegram_loads(model: Path, folder: Path, conversations: int) -> dict:
         return {"loads": loads, "cold_start_s": cold, "peak_rss_mb": peak_rss_mb(process.pid)}
     finally:
         _stop(process)
+        standin.stop()
+
+
+async def scale_out_loads(model: Path, folder: Path, conversations: int) -> dict[str, Load]:
+    """Throughput of one instance and of two behind one URL, sharing PostgreSQL and Redis.
+
+    Instances run in webhook mode (as scaled-out bots do); each message is
+    posted to the next instance in turn, as a load balancer would.
+    """
+    from bot import local_servers
+
+    with local_servers.postgres() as pg, local_servers.redis() as rd:
+        endpoints = local_servers.scale_out_endpoints(folder / "endpoints.yml", pg, rd)
+        return {str(count): await _instances_load(model, folder, endpoints, count, conversations)
+                for count in (1, 2)}
+
+
+async def _instances_load(model: Path, folder: Path, endpoints: Path, count: int,
+                          conversations: int) -> Load:
+    import aiohttp
+
+    from bot import local_servers
+    from bot.telegram_standin import TelegramStandIn, text_update
+
+    loop = asyncio.get_running_loop()
+    standin, processes, urls = TelegramStandIn().start(), [], []
+    try:
+        for n in range(count):
+            port = local_servers.free_port()
+            urls.append(f"http://127.0.0.1:{port}/telegram")
+            env = {**os.environ, "TELEGRAM_BOT_TOKEN": "123456789:" + "C" * 35,
+                   "TELEGRAM_API_BASE_URL": standin.base_url, "SIGNPOST_ID_KEY": "bench",
+                   "WEBHOOK_URL": urls[-1], "WEBHOOK_LISTEN": "127.0.0.1", "WEBHOOK_PORT": str(port),
+                   "TELEGRAM_WEBHOOK_SECRET": "bench", "TELEGRAM_MAX_MESSAGES_PER_SECOND": "100000",
+                   "SIGNPOST_STATE_DIR": str(folder / f"state-{count}-{n}")}
+            processes.append(subprocess.Popen(
+                [sys.executable, "-m", "bot", "telegram", "--model", str(model),
+                 "--endpoints", str(endpoints)],
+                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        await loop.run_in_executor(_WAITERS, lambda: standin.wait_until(
+            lambda: len(standin.calls_to("setWebhook")) >= count, 300))
+        chats: dict[str, int] = {}
+        numbers, turns, update_ids = itertools.count(1), itertools.count(), itertools.count(1)
+        async with aiohttp.ClientSession() as http:
+            async def send(conversation: str, text: str) -> float:
+                chat = chats.setdefault(conversation, 50_000 + next(numbers))
+                before = len(standin.sent_to(chat))
+                update = {"update_id": next(update_ids),
+                          **text_update(chat, standin.next_message_id(), text)}
+                pushed = time.monotonic()
+                async with http.post(urls[next(turns) % count], json=update,
+                                     headers={"X-Telegram-Bot-Api-Secret-Token": "bench"}) as reply:
+                    reply.raise_for_status()
+                await loop.run_in_executor(_WAITERS, lambda: standin.wait_for_messages(chat, before + 1))
+                return standin.sent_to(chat)[before].at - pushed
+
+            await drive(send, conversations=2, concurrency=1)  # warm up
+            return await drive(send, conversations, CONCURRENCY)
+    finally:
+        for process in processes:
+            _stop(process)
         standin.stop()
 
 
@@ -340,8 +406,13 @@ async def baseline_loads(model: Path, folder: Path, conversations: int) -> dict:
 def run(model: Path, conversations: int = 50, with_baseline: bool = True) -> dict:
     from tqdm import tqdm
 
+    from bot import local_servers
+
     steps = ["Signpost: engine latency", "Signpost: cold start and memory",
              "Signpost: Telegram adapter", "Signpost: training"]
+    scale_out = local_servers.available()
+    if scale_out:
+        steps.append("Signpost: one and two instances")
     if with_baseline:
         steps += ["Baseline: training (rasa init config)", "Baseline: rasa run over REST"]
     results: dict = {"date": dt.datetime.now().isoformat(timespec="seconds"),
@@ -365,6 +436,9 @@ def run(model: Path, conversations: int = 50, with_baseline: bool = True) -> dic
         ours["telegram"] = step("Signpost: Telegram adapter",
                                 lambda f: asyncio.run(telegram_loads(model, f, conversations)))
         ours["training"] = step("Signpost: training", train_times)
+        if scale_out:
+            ours["instances"] = step("Signpost: one and two instances", lambda f: asyncio.run(
+                scale_out_loads(model, f, conversations)))
         if with_baseline:
             base = results["baseline"] = {}
             base_model, base["training_full_s"] = step("Baseline: training (rasa init config)",
@@ -451,6 +525,22 @@ def table(results: dict) -> str:
         f"| cold start to first Telegram reply | | {ours['telegram']['cold_start_s']:.1f} s | |",
         f"| peak RSS of the adapter process | | {ours['telegram']['peak_rss_mb']:.0f} MB | |",
     ]
+    instances = ours.get("instances")
+    if instances:
+        one, two = instances["1"], instances["2"]
+        adapter += [
+            "",
+            f"Scaled out: instances in webhook mode sharing PostgreSQL (tracker store) and Redis "
+            f"(lock store), {CONCURRENCY} concurrent conversations, messages posted to the "
+            "instances in turn:",
+            "",
+            "| figure | one instance | two instances | ratio |",
+            "|---|---|---|---|",
+            f"| throughput | {one['throughput_per_s']:.0f} msg/s | {two['throughput_per_s']:.0f} msg/s "
+            f"| {two['throughput_per_s'] / one['throughput_per_s']:.2f}× |",
+            f"| p50 | {one['p50_ms']:.0f} ms | {two['p50_ms']:.0f} ms | |",
+            f"| p99 | {one['p99_ms']:.0f} ms | {two['p99_ms']:.0f} ms | |",
+        ]
     return "\n".join(rows + adapter)
 
 

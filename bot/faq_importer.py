@@ -45,18 +45,18 @@ def faq_as_rasa(faq_file: Path, sources_file: Path) -> dict[str, Any]:
     return {
         "nlu": [
             {"intent": intent, "examples": "".join(f"- {x}\n" for x in e.examples)}
-            for intent, e in zip(intents, entries)
+            for intent, e in zip(intents, entries, strict=True)
         ],
         "rules": [
             {"rule": f"FAQ: {e.question}",
              "steps": [{"intent": intent}, {"action": f"utter_{intent}"}]}
-            for intent, e in zip(intents, entries)
+            for intent, e in zip(intents, entries, strict=True)
         ],
         "domain": {
             "intents": intents,
             "responses": {
                 f"utter_{intent}": [{"text": content.faq_response_text(e, sources)}]
-                for intent, e in zip(intents, entries)
+                for intent, e in zip(intents, entries, strict=True)
             },
         },
     }

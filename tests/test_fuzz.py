@@ -10,6 +10,7 @@ once is found again.
 from __future__ import annotations
 
 import json
+import os
 import string
 
 import pytest
@@ -23,8 +24,8 @@ from bot.splitting import TELEGRAM_LIMIT
 from bot.telegram_bot import Settings, build_application
 from bot.telegram_standin import TelegramStandIn
 
-ENGINE_EXAMPLES = 4_000
-ADAPTER_EXAMPLES = 6_000
+ENGINE_EXAMPLES = int(os.environ.get("FUZZ_ENGINE_EXAMPLES", 4_000))
+ADAPTER_EXAMPLES = int(os.environ.get("FUZZ_ADAPTER_EXAMPLES", 6_000))
 SETTINGS = dict(deadline=None, derandomize=True, database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
                                        HealthCheck.function_scoped_fixture])
@@ -46,8 +47,8 @@ texts = st.one_of(
 
 @given(text=texts)
 @settings(max_examples=ENGINE_EXAMPLES, **SETTINGS)
-def test_the_engine_answers_anything(ask, text):
-    replies = ask("fuzz-engine", text)
+def test_the_engine_answers_anything(ask, new_id, text):
+    replies = ask(new_id(), text)
     assert replies, "no answer"
     for reply in replies:
         assert isinstance(reply.text, str) and reply.text.strip()

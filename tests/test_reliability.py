@@ -76,7 +76,7 @@ def test_killed_mid_conversation_it_resumes_losing_nothing_and_repeating_nothing
 
         # A burst across many chats; kill the bot while it is still working through it.
         chats = list(range(9100, 9120))
-        for round_ in range(2):
+        for _ in range(2):
             for chat in chats:
                 standin.push(text_update(chat, standin.next_message_id(), "hello"))
         standin.push(text_update(worried, standin.next_message_id(), "no"))
