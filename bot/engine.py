@@ -82,9 +82,10 @@ class Engine:
         """Have each message wait for ``gate()`` right before the engine's work starts.
 
         A front end can use it to hold back new work while something must
-        happen first (the Telegram adapter sends decided answers before
-        starting new ones). The engine starts working as soon as ``gate``
-        returns, with no pause in between.
+        happen first: the Telegram adapter answers one update at a time, from
+        the engine's work to the reply being sent (see
+        bot/telegram_delivery.py). The engine starts working as soon as
+        ``gate`` returns, with no pause in between.
         """
         self._turn = gate
 

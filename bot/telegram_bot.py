@@ -205,9 +205,10 @@ class SignpostBot:
         self._told_private_only: set[str] = set()
         # One answer at a time, from the engine starting its work to the reply
         # being sent, so that a crash cannot fall between an update being marked
-        # answered and its reply leaving (see telegram_delivery). The engine's
-        # work is all CPU in one process, so this costs no throughput; an engine
-        # that never starts its work (a timeout) never holds the turn.
+        # answered and its reply leaving (see telegram_delivery). With the SQLite
+        # store the engine's work is all CPU, so this costs little throughput
+        # (with PostgreSQL its queries are serialised too); an engine that never
+        # starts its work (a timeout) never holds the turn.
         self._answer_turn = asyncio.Lock()
 
     def use_engine(self, engine: Any) -> None:
