@@ -98,6 +98,8 @@ _DANGER_PATTERNS = [
     r"\bi am (?:\d{1,2}|a child|a kid|only \d{1,2}|under \d{2})\b.*\b(?:touch|abus|rape|sex|nudes?|pictures|photos|hurt|hit)",
     r"\b(?:touch|abus|rape|sex|nudes?|hurt|hit)\w*\b.*\bi am (?:\d{1,2}|only \d{1,2}|a child|a kid|under \d{2})\b",
     r"\b(?:asks?|asked|asking|makes?|made|wants?) (?:me|her|him) (?:to )?(?:send|for) (?:nudes|pics|pictures|photos)\b",
+    r"\b(?:comes?|came|coming|gets?|got|getting|climbs?|sneaks?|creeps?) (?:in|into|in to) (?:my|her|his) (?:room|bedroom|bed)\b",
+    r"\b(?:in|into) (?:my|her|his) (?:bed|bedroom) (?:at night|when)\b",
     # Asking for help in the moment.
     r"^\W*(?:please |someone |somebody )?help(?: me| us| her| him)?(?: please| now)?\W*$",
     r"\bhelp (?:me|us|her|him) (?:please|now|quick)\b",
