@@ -5,7 +5,7 @@
   shell      chat with the bot in the terminal
   converse   answer JSON lines from stdin (--jsonl), for testers and tools
   telegram   serve Telegram (needs TELEGRAM_BOT_TOKEN; see README)
-  evaluate   answer quality: held-out NLU, crisis routing, conversation stories
+  evaluate   answer quality: the blind test set, held-out NLU, crisis routing, stories
   bench      speed and memory, side by side with a stock-Rasa baseline
   run        the bot's main job: train if needed, then serve Telegram if
              TELEGRAM_BOT_TOKEN is set, or chat in the terminal if not
@@ -67,6 +67,8 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--model", type=Path, help="evaluate this model instead of the current one")
     evaluate.add_argument("--out", type=Path, default=project.ROOT / "results" / "evaluation",
                           help="where to write the reports")
+    evaluate.add_argument("--blind-only", action="store_true",
+                          help="only the blind test set (skips Rasa's slower NLU and story tests)")
     evaluate.set_defaults(handler=_evaluate)
 
     bench = commands.add_parser("bench", help="benchmark against a stock-Rasa baseline")
@@ -174,7 +176,7 @@ def _bench(args: argparse.Namespace) -> int:
 def _evaluate(args: argparse.Namespace) -> int:
     from bot import evaluate
 
-    return evaluate.main(_current_model(args), args.out)
+    return evaluate.main(_current_model(args), args.out, args.blind_only)
 
 
 def _telegram(args: argparse.Namespace) -> int:

@@ -6,14 +6,12 @@ this module knows that Rasa is underneath. The engine loads a trained model
 once with Rasa's own ``load_agent`` and the stores named in ``endpoints.yml``;
 Rasa keeps each conversation's state apart by its id.
 
-Two things happen to every answer on its way out:
-
-* service placeholders such as ``[childline]`` are filled in from the service
-  directory, so a number changed there changes everywhere at once;
-* the safety guard: if the deterministic safety layer sees danger or
-  self-harm in the message and the first reply does not give 999, the
-  emergency answer is put first. The same layer already steers the dialogue
-  inside Rasa; this guard holds even if a rule or the model goes wrong.
+Inside Rasa, ``bot.components.urgency`` decides whether a message signals
+danger and ``bot.nlg`` fills in the numbers and puts 999 first. The engine
+keeps one guard of its own: the model reads only the first
+``MAX_TEXT_CHARS`` of a message, so if the crisis patterns see danger
+anywhere in the whole text and the first reply does not give 999, the
+emergency answer is put first.
 """
 
 from __future__ import annotations
@@ -32,6 +30,7 @@ from rasa.core.agent import load_agent
 from rasa.core.channels.channel import CollectingOutputChannel, UserMessage
 from rasa.core.tracker_store import InMemoryTrackerStore, SQLTrackerStore
 from rasa.core.utils import AvailableEndpoints
+from rasa.utils.endpoints import EndpointConfig
 from rasa.shared.core.constants import DEFAULT_INTENTS
 from sqlalchemy import func
 
@@ -128,6 +127,8 @@ class Engine:
         except content.ContentError as exc:
             raise EngineError(f"The service directory has problems:\n{exc}") from None
         available = AvailableEndpoints.read_endpoints(str(endpoints))
+        if available.nlg is None:  # safety depends on it: 999 goes first through bot.nlg
+            available.nlg = EndpointConfig(type="bot.nlg.SignpostNLG", services=str(services))
         _anchor_sqlite_path(available.tracker_store, Path(endpoints).resolve().parent)
         agent = await load_agent(model_path=str(model), endpoints=available)
         if not agent.is_ready():

@@ -1,19 +1,27 @@
-"""Deterministic crisis detection: patterns over the text, not a classifier.
+"""Crisis patterns: high-precision signs of danger now, read clause by clause.
 
-Anyone who may be in danger now must get 999 in the first reply, whatever the
-statistical classifier thinks. This module reads the raw message for signs of
-danger now, ongoing abuse, a child disclosing abuse, being held or
-threatened, or self-harm. It is used in two places:
+Anyone who may be in danger now must get 999 in the first reply. These
+patterns are one of two urgency signals; the other is a statistical
+classifier trained on urgent messages and near misses
+(``bot.components.urgency``), which catches danger put in words no pattern
+foresaw. Patterns alone do not generalise, but where they fire they are
+nearly always right, and they need no training.
 
-* inside the Rasa pipeline (``bot.components.safety_override``), so the
-  dialogue itself routes to the emergency answer, and
-* in the engine, as a last guard that puts the emergency answer first if the
-  dialogue did not.
+Words are not meaning, so each clause is read in context before a pattern
+counts:
+
+* negation just before the match ("nobody is in danger", "she's not in
+  danger") cancels it;
+* a clause about the past ("when I was 14 I was raped", "years ago") is not
+  danger now (it still deserves care, which the dialogue gives);
+* a general question ("how can I tell if a child is being exploited", "how
+  many girls were trafficked") is not a report of danger.
 
 The text is first normalised the way worried people write: lower case, no
 apostrophes, stretched letters squeezed ("helppp"), and common text-speak
-spelled out ("rn", "u", "im", "hes", "wont"). Patterns err on the side of
-999: a false alarm costs a sentence, a miss could cost a life.
+spelled out ("rn", "u", "im", "hes", "wont"). It is then cut into clauses of
+at most :data:`MAX_CLAUSE_WORDS` words, so matching costs time in proportion
+to the length of the message, however long it is.
 """
 
 from __future__ import annotations
@@ -40,6 +48,10 @@ _TEXT_SPEAK = {
     "n": "and", "b4": "before", "h8": "hate", "nd": "and", "wiv": "with", "wit": "with",
     "hurtin": "hurting", "abusin": "abusing", "touchin": "touching", "hittin": "hitting",
     "cuttin": "cutting", "killin": "killing", "gettin": "getting", "makin": "making",
+    "nobodys": "nobody is", "noones": "no one is", "isnt": "is not", "arent": "are not",
+    "wasnt": "was not", "werent": "were not", "aint": "is not", "hasnt": "has not",
+    "havent": "have not", "nah": "no", "nope": "no", "shes": "she is", "thats": "that is",
+    "ppl": "people", "txt": "text", "txted": "texted", "msg": "message", "tho": "though",
 }
 
 # Words for the people who might be harming or at risk, and for harm itself.
@@ -100,6 +112,17 @@ _DANGER_PATTERNS = [
     r"\b(?:asks?|asked|asking|makes?|made|wants?) (?:me|her|him) (?:to )?(?:send|for) (?:nudes|pics|pictures|photos)\b",
     r"\b(?:comes?|came|coming|gets?|got|getting|climbs?|sneaks?|creeps?) (?:in|into|in to) (?:my|her|his) (?:room|bedroom|bed)\b",
     r"\b(?:in|into) (?:my|her|his) (?:bed|bedroom) (?:at night|when)\b",
+    # Held or controlled in ordinary words: keys or phone taken, driven off, not let out.
+    r"\b(?:took|taken|takes|has|got|hid|hidden) (?:away )?(?:my|her|his|our) (?:phone|keys|key|passport)\b",
+    r"\b(?:locked|lock) (?:me|her|him|us|them) (?:in|out|up)\b|\bdoor is locked\b|\blocked the door\b",
+    r"\b(?:driving|drove|driven|taking|took) (?:me|her|him|us) (?:somewhere|to a|away|off|out of)\b",
+    r"\bin (?:a|the|his|their) (?:car|van|taxi) with (?:\w+ ){0,2}(?:men|man|guys|strangers|older)\b",
+    r"\b(?:men|man|guys|strangers) (?:are |is )?(?:outside|at the door|downstairs|banging)\b",
+    r"\b(?:not|never) (?:come|came|got|been) (?:back )?home\b.*\b(?:night|am|oclock|morning|hours|answering)\b",
+    r"\bnot (?:answering|picking up)\b.*\b(?:men|man|flat|car|night|am)\b",
+    r"\b(?:texted|messaged|text|sent) (?:me )?help\b|\bsaid help\b",
+    r"\bwo?nt stop bleeding\b|\bbleeding (?:a lot|badly|everywhere|loads)\b|\b(?:unconscious|passed out|not breathing|wont wake up|will not wake up)\b",
+    r"\b(?:is|are) (?:happening|going on) (?:right now|now)\b|\bhappening (?:right now|now|as we speak)\b",
     # Asking for help in the moment.
     r"^\W*(?:please |someone |somebody )?help(?: me| us| her| him)?(?: please| now)?\W*$",
     r"\bhelp (?:me|us|her|him) (?:please|now|quick)\b",
@@ -119,12 +142,27 @@ _SELF_HARM_PATTERNS = [
     r"\b(?:hurt|hurting|harm|harming|cut|cutting|burn|burning) (?:my ?self|myself)\b",
     r"\bself[ -]?harm\w*\b",
     r"\boverdos\w*\b|\btake (?:all )?(?:my |the )?(?:pills|tablets)\b",
-    r"\b(?:jump|jumping) (?:off|in front)\b",
+    r"\b(?:took|taken|swallowed|had) (?:\w+ ){0,3}(?:pills|tablets|paracetamol)\b",
+    r"\b(?:jump|jumping) (?:off|in front)\b|\bgoing to jump\b|\bon (?:a|the) (?:bridge|roof|ledge)\b",
     r"\bcannot (?:go on|cope|take it) any ?more\b",
 ]
 
-_DANGER = [re.compile(p) for p in _DANGER_PATTERNS]
-_SELF_HARM = [re.compile(p) for p in _SELF_HARM_PATTERNS]
+_DANGER = re.compile("|".join(f"(?:{p})" for p in _DANGER_PATTERNS))
+_SELF_HARM = re.compile("|".join(f"(?:{p})" for p in _SELF_HARM_PATTERNS))
+
+# A clause never runs longer than this, so each pattern sees a bounded text.
+MAX_CLAUSE_WORDS = 40
+_CLAUSE_OVERLAP = 10
+_BOUNDARY = re.compile(r"\s*(?:[.!?;\n]+|\bbut\b|\band now\b|\bthough\b)\s*")
+_NEGATION = re.compile(r"\b(?:no|not|nobody|no one|noone|never|nothing|none|neither)\b")
+_PAST = re.compile(
+    r"\bwhen i was (?:little|young|younger|small|a (?:kid|child|teenager|girl|boy)|in care|\d{1,2})\b"
+    r"|\b(?:years|months) ago\b|\bas a (?:child|kid|teenager)\b|\bback (?:then|in)\b"
+    r"|\bused to\b|\bin (?:19|20)\d\d\b|\blast year\b|\bgrowing up\b|\bat the time\b")
+_NOW_WORDS = re.compile(r"\b(?:right now|now|tonight|at the moment|currently|still|today|as we speak)\b")
+_GENERAL_QUESTION = re.compile(
+    r"^(?:how|what|when|why|who|which|where|did|does|do|was|were|is it|are there|has|have|should|can you tell)\b"
+    r".*\b(?:if|signs?|review|report|statement|case|girls|victims|children|scr|bullfinch|oxford|police|tell)\b")
 
 
 def normalise(text: str) -> str:
@@ -136,13 +174,43 @@ def normalise(text: str) -> str:
     return " ".join(_TEXT_SPEAK.get(word, word) for word in words)
 
 
+def clauses(normal: str) -> list[str]:
+    """A normalised message cut at sentence ends and "but", in bounded windows.
+
+    A clause longer than MAX_CLAUSE_WORDS is read as overlapping windows, so a
+    phrase that straddles a cut is still seen whole.
+    """
+    out = []
+    for part in _BOUNDARY.split(normal):
+        words = part.split()
+        step = MAX_CLAUSE_WORDS - _CLAUSE_OVERLAP
+        for start in range(0, max(len(words) - _CLAUSE_OVERLAP, 1), step):
+            window = " ".join(words[start:start + MAX_CLAUSE_WORDS])
+            if window:
+                out.append(window)
+    return out
+
+
+def _negated(clause: str, start: int) -> bool:
+    """A negation among the four words before ``start``, within the same phrase."""
+    before = clause[:start].rsplit(",", 1)[-1].split()[-4:]
+    return bool(_NEGATION.search(" ".join(before)))
+
+
+def _signals(clause: str, pattern: re.Pattern) -> bool:
+    return any(not _negated(clause, m.start()) for m in pattern.finditer(clause))
+
+
 def assess(text: str) -> Signal | None:
     """The crisis signal in a message, if any. Self-harm wins over danger."""
     if not text:
         return None
-    normal = normalise(text)
-    if any(p.search(normal) for p in _SELF_HARM):
-        return Signal.SELF_HARM
-    if any(p.search(normal) for p in _DANGER):
-        return Signal.DANGER
-    return None
+    danger = False
+    for clause in clauses(normalise(text)):
+        if _signals(clause, _SELF_HARM):
+            return Signal.SELF_HARM
+        if danger or not _signals(clause, _DANGER):
+            continue
+        if _NOW_WORDS.search(clause) or not (_PAST.search(clause) or _GENERAL_QUESTION.search(clause)):
+            danger = True
+    return Signal.DANGER if danger else None

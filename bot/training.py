@@ -46,7 +46,7 @@ def training_inputs(root: Path = project.ROOT) -> list[Path]:
     # Our code that shapes what is trained (the code that runs, wherever the data is).
     package = Path(__file__).resolve().parent
     files += sorted((package / "components").glob("*.py"))
-    files += [package / "faq_importer.py", package / "content.py"]
+    files += [package / "faq_importer.py", package / "content.py", package / "safety.py"]
     return files
 
 

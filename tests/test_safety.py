@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 from bot import evaluate
-from bot.safety import Signal, assess, normalise
+from bot.safety import MAX_CLAUSE_WORDS, Signal, assess, clauses, normalise
 
 CRISIS = evaluate.phrases("crisis.txt")
 ORDINARY = evaluate.phrases("ordinary.txt")
@@ -58,3 +58,36 @@ def test_self_harm_wins_over_danger():
     assert assess("he hurts me and i want to kill myself") is Signal.SELF_HARM
     assert assess("he hurts me") is Signal.DANGER
     assert assess("what did the review find") is None
+
+
+@pytest.mark.parametrize("message", [
+    "no, nobody is in danger right now",
+    "she's not in danger, she's home",
+    "how can i tell if a child is being exploited",
+    "how many girls went missing from care",
+    "what did the review say about girls being trafficked",
+    "i was raped when i was 14",
+    "it happened years ago, he used to lock me in",
+])
+def test_negation_the_past_and_general_questions_are_not_danger_now(message):
+    assert assess(message) is None
+
+
+@pytest.mark.parametrize("message", [
+    "no! he is hurting her",
+    "it happened years ago but he's outside my house right now",
+    "they took my phone and locked the door",
+    "my daughter texted me help and her location shows a flat",
+    "i've taken a load of tablets",
+    "im on the bridge and im going to jump",
+])
+def test_danger_in_ordinary_words_is_caught(message):
+    assert assess(message) is not None
+
+
+def test_every_clause_is_bounded_so_matching_is_linear_in_the_length():
+    # A 40,000-character message without a full stop is read in bounded windows.
+    ramble = "so i wanted to ask about the review and " * 1000 + "he wont let me leave"
+    parts = clauses(normalise(ramble))
+    assert max(len(part.split()) for part in parts) <= MAX_CLAUSE_WORDS
+    assert assess(ramble) is Signal.DANGER

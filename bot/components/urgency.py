@@ -1,0 +1,168 @@
+"""Decides, inside Rasa's NLU pipeline, whether a message signals danger now.
+
+Two decisions are kept apart, because they call for different answers:
+
+* **emergency**: someone may be in danger now. If the predicted intent has
+  nothing else worth answering (a fact, small talk, a general worry), the
+  intent becomes ``emergency`` (or ``self_harm_now``), whose answer is the
+  emergency script. If the person also asked something real (how to stay
+  anonymous, what number a deaf person uses), the intent is kept and the
+  answer gets a 999 line on top (``bot.nlg``). Safety adds; it does not
+  take the answer away.
+* **risk**: a weaker signal. The intent is kept and the first reply is made
+  to carry 999.
+
+Two signals feed them: the high-precision patterns of :mod:`bot.safety`, and
+a statistical classifier trained here on every intent example (the
+``emergency`` and ``self_harm_now`` examples are urgent, every other example
+is not, near misses included). It scores each clause of the message and the
+message as a whole and keeps the highest, so an urgent sentence buried in
+300 words still counts.
+
+The classifier hashes word and character n-grams rather than keeping a
+vocabulary, so what it stores is two arrays of weights: nothing is unpickled
+when a model is loaded.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, List, Optional
+
+import numpy as np
+import scipy.sparse
+from rasa.engine.graph import ExecutionContext, GraphComponent
+from rasa.engine.recipes.default_recipe import DefaultV1Recipe
+from rasa.engine.storage.resource import Resource
+from rasa.engine.storage.storage import ModelStorage
+from rasa.shared.nlu.constants import (
+    INTENT, INTENT_NAME_KEY, INTENT_RANKING_KEY, PREDICTED_CONFIDENCE_KEY, TEXT)
+from rasa.shared.nlu.training_data.message import Message
+from rasa.shared.nlu.training_data.training_data import TrainingData
+from sklearn.feature_extraction.text import HashingVectorizer
+from sklearn.linear_model import LogisticRegression
+
+from bot import safety
+from bot.components.long_messages import FULL_TEXT
+
+URGENCY = "urgency"  # the key under which the decision appears in Rasa's parse data
+EMERGENCY, RISK = "emergency", "risk"
+URGENT_INTENTS = frozenset({"emergency", "self_harm_now"})
+SELF_HARM_INTENTS = frozenset({"self_harm", "self_harm_now"})
+# Answers worth keeping when there is danger: 999 goes on top of them. Any
+# other intent (a 2015 fact, small talk, a general worry) gives way to the
+# emergency script, which already says how to report when nobody is in danger.
+KEEP_INTENTS = frozenset({
+    "emergency", "self_harm", "self_harm_now", "disclose_abuse", "report_anonymously",
+    "confidentiality", "access_deaf", "cannot_speak", "find_support", "ask_human",
+    "bot_challenge", "fear_consequences", "self_blame", "older_boyfriend", "online_images",
+    "boys_victims", "outside_area", "ask_number", "after_reporting",
+})
+_WEIGHTS_FILE = "urgency.npz"
+# The classifier never reads more than this many clauses of one message.
+MAX_CLAUSES = 200
+
+
+def _vectorizers() -> tuple[HashingVectorizer, HashingVectorizer]:
+    common = dict(n_features=2**18, alternate_sign=False, norm="l2", lowercase=False)
+    return (HashingVectorizer(analyzer="word", ngram_range=(1, 2), **common),
+            HashingVectorizer(analyzer="char_wb", ngram_range=(2, 5), **common))
+
+
+def _features(texts: list[str]) -> scipy.sparse.csr_matrix:
+    words, chars = _vectorizers()
+    return scipy.sparse.hstack([words.transform(texts), chars.transform(texts)]).tocsr()
+
+
+@DefaultV1Recipe.register(
+    [DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER], is_trainable=True
+)
+class UrgencyClassifier(GraphComponent):
+    @staticmethod
+    def get_default_config() -> Dict[str, Any]:
+        return {
+            # At or above: a risk signal (999 is made to lead the first reply).
+            "risk_threshold": 0.35,
+            # At or above: an emergency, as if a crisis pattern had matched.
+            "emergency_threshold": 0.8,
+            # Inverse regularisation strength of the logistic regression.
+            "C": 4.0,
+        }
+
+    def __init__(self, config: Dict[str, Any], model_storage: ModelStorage, resource: Resource,
+                 weights: Optional[np.ndarray] = None, bias: float = 0.0) -> None:
+        self._config = {**self.get_default_config(), **config}
+        self._storage = model_storage
+        self._resource = resource
+        self._weights = weights
+        self._bias = bias
+
+    @classmethod
+    def create(cls, config: Dict[str, Any], model_storage: ModelStorage, resource: Resource,
+               execution_context: ExecutionContext) -> "UrgencyClassifier":
+        return cls(config, model_storage, resource)
+
+    @classmethod
+    def load(cls, config: Dict[str, Any], model_storage: ModelStorage, resource: Resource,
+             execution_context: ExecutionContext, **kwargs: Any) -> "UrgencyClassifier":
+        with model_storage.read_from(resource) as folder:
+            saved = np.load(folder / _WEIGHTS_FILE, allow_pickle=False)
+            return cls(config, model_storage, resource, saved["weights"], float(saved["bias"]))
+
+    def train(self, training_data: TrainingData) -> Resource:
+        examples = [m for m in training_data.intent_examples if m.get(TEXT) and m.get(INTENT)]
+        labels = np.array([m.get(INTENT) in URGENT_INTENTS for m in examples])
+        if labels.all() or not labels.any():
+            raise ValueError("The urgency classifier needs examples of the 'emergency' intent "
+                             "and of other intents.")
+        model = LogisticRegression(C=self._config["C"], class_weight="balanced", max_iter=2000)
+        model.fit(_features([safety.normalise(m.get(TEXT)) for m in examples]), labels)
+        self._weights, self._bias = model.coef_[0].astype(np.float32), float(model.intercept_[0])
+        with self._storage.write_to(self._resource) as folder:
+            np.savez_compressed(folder / _WEIGHTS_FILE, weights=self._weights,
+                                bias=np.array(self._bias))
+        return self._resource
+
+    def score(self, text: str) -> float:
+        """The highest urgency of the message as a whole and of any one clause (0 to 1)."""
+        normal = safety.normalise(text)
+        parts = [normal] + safety.clauses(normal)[:MAX_CLAUSES]
+        logits = _features(parts) @ self._weights + self._bias
+        return float(1 / (1 + np.exp(-logits.max())))
+
+    def process(self, messages: List[Message]) -> List[Message]:
+        for message in messages:
+            text = message.get(FULL_TEXT) or message.get(TEXT) or ""
+            signal = safety.assess(text)
+            score = self.score(text) if text.strip() else 0.0
+            level = None
+            if signal is not None or score >= self._config["emergency_threshold"]:
+                level = EMERGENCY
+                self._route(message, signal, score)
+            elif score >= self._config["risk_threshold"]:
+                level = RISK
+            message.set(URGENCY, {"level": level, "score": round(score, 3),
+                                  "pattern": signal.value if signal else None},
+                        add_to_output=True)
+        return messages
+
+    def _route(self, message: Message, signal: Optional[safety.Signal], score: float) -> None:
+        """Send an emergency to the crisis answers unless the intent is worth keeping."""
+        predicted = (message.get(INTENT) or {}).get(INTENT_NAME_KEY)
+        if predicted in KEEP_INTENTS and not (signal is safety.Signal.SELF_HARM
+                                              and predicted not in SELF_HARM_INTENTS):
+            return
+        if signal is safety.Signal.SELF_HARM or predicted in SELF_HARM_INTENTS:
+            strong = predicted == "self_harm_now" or score >= self._config["emergency_threshold"]
+            intent = "self_harm_now" if strong else "self_harm"
+        else:
+            intent = "emergency"
+        message.set(INTENT, {INTENT_NAME_KEY: intent, PREDICTED_CONFIDENCE_KEY: 1.0},
+                    add_to_output=True)
+        ranking = message.get(INTENT_RANKING_KEY)
+        if ranking:
+            message.set(INTENT_RANKING_KEY,
+                        [{INTENT_NAME_KEY: intent, PREDICTED_CONFIDENCE_KEY: 1.0}] + ranking,
+                        add_to_output=True)
+
+    def process_training_data(self, training_data: TrainingData) -> TrainingData:
+        return training_data

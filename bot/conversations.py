@@ -1,0 +1,142 @@
+"""Conversations written as files, with what each reply must and must not say.
+
+The same format serves the blind evaluation sets (tests/evaluation/) and any
+tester's transcript. A file is a YAML list of cases:
+
+    - id: W1-001
+      category: urgent            # optional; the evaluation groups by it
+      turns:
+        - user: he wont let me leave the flat
+          first_says: ["999"]     # each must appear in the first reply message
+          says: ["101"]           # each must appear in the replies to this turn
+          never_says: ["Source:"] # none may appear in the replies to this turn
+
+Matching ignores case. A value written ``/like this/`` is a regular
+expression. Button titles count as part of the replies. Each case runs as a
+fresh conversation through the real engine.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+EXPECTATIONS = ("first_says", "says", "never_says")
+
+
+class CaseFileError(ValueError):
+    """A conversation file cannot be read; the message names the file and the entry."""
+
+
+@dataclass(frozen=True)
+class Turn:
+    user: str
+    first_says: tuple[str, ...] = ()
+    says: tuple[str, ...] = ()
+    never_says: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Case:
+    id: str
+    category: str
+    turns: tuple[Turn, ...]
+
+
+@dataclass
+class TurnResult:
+    turn: Turn
+    replies: list[str]
+    failures: list[str] = field(default_factory=list)
+
+
+@dataclass
+class CaseResult:
+    case: Case
+    turns: list[TurnResult]
+
+    @property
+    def passed(self) -> bool:
+        return not any(t.failures for t in self.turns)
+
+
+def load(path: Path) -> list[Case]:
+    """The cases in one file, or a CaseFileError that says what is wrong and where."""
+    try:
+        document = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise CaseFileError(f"{path}: cannot be read as YAML: {exc}") from None
+    if not isinstance(document, list):
+        raise CaseFileError(f"{path}: should be a list of cases, each starting with '- id:'")
+    cases, seen = [], set()
+    for number, item in enumerate(document, 1):
+        where = f"{path}, case {number}"
+        if not isinstance(item, dict) or not isinstance(item.get("turns"), list) or not item["turns"]:
+            raise CaseFileError(f"{where}: needs 'turns', a list of at least one turn")
+        case_id = str(item.get("id") or item.get("conversation") or number)
+        if case_id in seen:
+            raise CaseFileError(f"{where}: the id '{case_id}' is used twice")
+        seen.add(case_id)
+        turns = tuple(_turn(turn, f"{where} ('{case_id}'), turn {n}")
+                      for n, turn in enumerate(item["turns"], 1))
+        cases.append(Case(case_id, str(item.get("category") or ""), turns))
+    return cases
+
+
+def _turn(item: Any, where: str) -> Turn:
+    if not isinstance(item, dict) or not isinstance(item.get("user"), str):
+        raise CaseFileError(f"{where}: needs 'user', the message as the person types it")
+    values = {}
+    for key in EXPECTATIONS:
+        value = item.get(key) or []
+        value = [value] if isinstance(value, str) else value
+        if not isinstance(value, list) or not all(isinstance(v, (str, int)) for v in value):
+            raise CaseFileError(f"{where}: '{key}' should be a list of texts")
+        for text in map(str, value):
+            if _is_regex(text):
+                try:
+                    re.compile(text[1:-1])
+                except re.error as exc:
+                    raise CaseFileError(f"{where}: '{text}' is not a valid pattern: {exc}") from None
+        values[key] = tuple(map(str, value))
+    return Turn(item["user"], **values)
+
+
+def _is_regex(value: str) -> bool:
+    return len(value) > 2 and value.startswith("/") and value.endswith("/")
+
+
+def contains(text: str, expected: str) -> bool:
+    if _is_regex(expected):
+        return re.search(expected[1:-1], text, re.IGNORECASE) is not None
+    return expected.lower() in text.lower()
+
+
+def reply_text(reply: Any) -> str:
+    """What the person reads in one reply: its text and its button titles."""
+    return "\n".join([reply.text] + [button.title for button in reply.buttons])
+
+
+async def run(engine: Any, case: Case) -> CaseResult:
+    """Play one case through the engine as a fresh conversation and check every turn."""
+    conversation = f"case-{uuid.uuid4().hex}"
+    results = []
+    for turn in case.turns:
+        replies = [reply_text(r) for r in await engine.respond(conversation, turn.user)]
+        results.append(TurnResult(turn, replies, check(turn, replies)))
+    return CaseResult(case, results)
+
+
+def check(turn: Turn, replies: list[str]) -> list[str]:
+    """What the replies to one turn got wrong, in words a tester can act on."""
+    everything = "\n".join(replies)
+    first = replies[0] if replies else ""
+    failures = [f"the first reply should say {x!r}" for x in turn.first_says if not contains(first, x)]
+    failures += [f"the replies should say {x!r}" for x in turn.says if not contains(everything, x)]
+    failures += [f"the replies should not say {x!r}" for x in turn.never_says if contains(everything, x)]
+    return failures

@@ -1,0 +1,83 @@
+"""Rasa's response generator for Signpost: numbers filled in, 999 first when needed.
+
+Configured under ``nlg`` in ``endpoints.yml``, so it runs wherever Rasa
+answers: the engine, ``rasa shell``, ``rasa test``. It does two things to
+every response on its way out:
+
+* fills in service placeholders such as ``[childline]`` from the service
+  directory, the one place numbers live;
+* puts 999 first when the message signalled danger (the ``urgency``
+  decision of ``bot.components.urgency``), on the first response of the
+  turn only. The answer itself is kept: safety adds, it never displaces.
+  After an emergency, a response that does not open with 999 gets the
+  emergency line on top; after a weaker risk signal, a response with no 999
+  in it at all gets a shorter line.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Dict, Optional
+
+from rasa.core.nlg import TemplatedNaturalLanguageGenerator
+from rasa.shared.core.domain import Domain
+from rasa.shared.core.events import BotUttered, UserUttered
+from rasa.shared.core.trackers import DialogueStateTracker
+from rasa.utils.endpoints import EndpointConfig
+
+from bot import content, project
+from bot.components.urgency import EMERGENCY, RISK, URGENCY
+
+EMERGENCY_LINE = "If you or anyone else is in danger right now, call [police_999] now."
+RISK_LINE = "If anyone is in danger right now, call [police_999]."
+# Answers written for a crisis already lead with 999.
+CRISIS_RESPONSES = frozenset({"utter_emergency", "utter_self_harm", "utter_self_harm_now"})
+
+
+class SignpostNLG(TemplatedNaturalLanguageGenerator):
+    def __init__(self, endpoint_config: Optional[EndpointConfig] = None,
+                 domain: Optional[Domain] = None) -> None:
+        super().__init__(domain.responses if domain else {})
+        kwargs = endpoint_config.kwargs if endpoint_config else {}
+        services = Path(kwargs.get("services") or content.SERVICES_FILE)
+        self.directory = content.load_directory(
+            services if services.is_absolute() else project.ROOT / services)
+        self._emergency_number = self.directory.services["police_999"].contact
+
+    async def generate(self, utter_action: str, tracker: DialogueStateTracker,
+                       output_channel: str, **kwargs: Any) -> Optional[Dict[str, Any]]:
+        response = await super().generate(utter_action, tracker, output_channel, **kwargs)
+        if response is None:
+            return None
+        response = dict(response)
+        render = self.directory.render
+        if response.get("text"):
+            response["text"] = render(response["text"])
+        if response.get("buttons"):
+            response["buttons"] = [{**b, "title": render(str(b.get("title", "")))}
+                                   for b in response["buttons"]]
+        line = self._safety_line(utter_action, tracker, response.get("text") or "")
+        if line:
+            response["text"] = f"{render(line)}\n\n{response.get('text') or ''}".strip()
+        return response
+
+    def _safety_line(self, utter_action: str, tracker: DialogueStateTracker, text: str) -> str:
+        if utter_action in CRISIS_RESPONSES or not _first_response_of_turn(tracker):
+            return ""
+        level = ((tracker.latest_message.parse_data if tracker.latest_message else {})
+                 .get(URGENCY) or {}).get("level")
+        opening = text.split("\n\n", 1)[0]
+        if level == EMERGENCY and self._emergency_number not in opening:
+            return EMERGENCY_LINE
+        if level == RISK and self._emergency_number not in text:
+            return RISK_LINE
+        return ""
+
+
+def _first_response_of_turn(tracker: DialogueStateTracker) -> bool:
+    for event in reversed(tracker.events):
+        if isinstance(event, UserUttered):
+            return True
+        if isinstance(event, BotUttered):
+            return False
+    return True
