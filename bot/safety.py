@@ -175,19 +175,25 @@ def normalise(text: str) -> str:
 
 
 def clauses(normal: str) -> list[str]:
-    """A normalised message cut at sentence ends and "but", in bounded windows.
+    """A normalised message cut at sentence ends and "but", in bounded windows."""
+    return [clause for clause, _ in _clauses(normal)]
+
+
+def _clauses(normal: str) -> list[tuple[str, bool]]:
+    """Each clause, and whether it is a whole sentence (not a window cut from one).
 
     A clause longer than MAX_CLAUSE_WORDS is read as overlapping windows, so a
     phrase that straddles a cut is still seen whole.
     """
     out = []
+    step = MAX_CLAUSE_WORDS - _CLAUSE_OVERLAP
     for part in _BOUNDARY.split(normal):
         words = part.split()
-        step = MAX_CLAUSE_WORDS - _CLAUSE_OVERLAP
+        whole = len(words) <= MAX_CLAUSE_WORDS
         for start in range(0, max(len(words) - _CLAUSE_OVERLAP, 1), step):
             window = " ".join(words[start:start + MAX_CLAUSE_WORDS])
             if window:
-                out.append(window)
+                out.append((window, whole))
     return out
 
 
@@ -206,11 +212,12 @@ def assess(text: str) -> Signal | None:
     if not text:
         return None
     danger = False
-    for clause in clauses(normalise(text)):
+    for clause, whole in _clauses(normalise(text)):
         if _signals(clause, _SELF_HARM):
             return Signal.SELF_HARM
         if danger or not _signals(clause, _DANGER):
             continue
-        if _NOW_WORDS.search(clause) or not (_PAST.search(clause) or _GENERAL_QUESTION.search(clause)):
+        general = whole and _GENERAL_QUESTION.search(clause)
+        if _NOW_WORDS.search(clause) or not (_PAST.search(clause) or general):
             danger = True
     return Signal.DANGER if danger else None
