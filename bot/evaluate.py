@@ -186,11 +186,9 @@ class BlindReport:
 
 def emergency_openings() -> tuple[str, ...]:
     """How a reply that leads with the emergency script begins."""
-    from bot.nlg import EMERGENCY_LINE
-
     render = content.load_directory().render
-    return (render(EMERGENCY_LINE).rstrip("."),
-            render(content.response_text("utter_self_harm_now")).split(".")[0])
+    return tuple(render(content.response_text(name)).split(".")[0]
+                 for name in ("utter_emergency", "utter_self_harm_now"))
 
 
 async def blind_report(engine, half: str, folder: Path = EVALUATION) -> BlindReport:

@@ -9,9 +9,10 @@ every response on its way out:
 * puts 999 first when the message signalled danger (the ``urgency``
   decision of ``bot.components.urgency``), on the first response of the
   turn only. The answer itself is kept: safety adds, it never displaces.
-  After an emergency, a response that does not open with 999 gets the
-  emergency line on top; after a weaker risk signal, a response with no 999
-  in it at all gets a shorter line.
+  After an emergency, a response that does not open with 999 gets a 999
+  line on top; after a weaker risk signal, so does a response with no 999 in
+  it at all. (When there is nothing else to answer, the urgency component
+  has already chosen the emergency script itself.)
 """
 
 from __future__ import annotations
@@ -28,8 +29,7 @@ from rasa.utils.endpoints import EndpointConfig
 from bot import content, project
 from bot.components.urgency import EMERGENCY, RISK, URGENCY
 
-EMERGENCY_LINE = "If you or anyone else is in danger right now, call [police_999] now."
-RISK_LINE = "If anyone is in danger right now, call [police_999]."
+SAFETY_LINE = "If anyone is in danger right now, call [police_999]."
 # Answers written for a crisis already lead with 999.
 CRISIS_RESPONSES = frozenset({"utter_emergency", "utter_self_harm", "utter_self_harm_now"})
 
@@ -68,9 +68,9 @@ class SignpostNLG(TemplatedNaturalLanguageGenerator):
                  .get(URGENCY) or {}).get("level")
         opening = text.split("\n\n", 1)[0]
         if level == EMERGENCY and self._emergency_number not in opening:
-            return EMERGENCY_LINE
+            return SAFETY_LINE
         if level == RISK and self._emergency_number not in text:
-            return RISK_LINE
+            return SAFETY_LINE
         return ""
 
 

@@ -80,7 +80,7 @@ _DANGER_PATTERNS = [
     # Harm happening now, or ongoing.
     rf"\b(?:is|are|am|being|been|keeps?|keep on|keeps on|always|still|started) {_HARM_ING}\b",
     rf"\b{_HARM_ING} (?:{_VICTIM}|me)\b",
-    rf"\b(?:being|been|getting|get|gets|got) (?:sexually |physically |badly )?(?:{_HARM_VERB}|exploited|trafficked|pimped|sold|raped)\b",
+    rf"\b(?:being|been|getting) (?:sexually |physically |badly )?(?:{_HARM_VERB}|exploited|trafficked|pimped|sold|raped)\b",
     rf"\b{_PERSON} (?:\w+ )?{_HARM_VERB} (?:me|us)\b",
     rf"\b{_HARM_VERB} (?:{_VICTIM}) (?:\w+ )?{_NOW}\b",
     rf"\b{_NOW} (?:\w+ ){{0,3}}(?:{_HARM_ING}|being {_HARM_VERB})\b",
@@ -142,7 +142,7 @@ _SELF_HARM_PATTERNS = [
     r"\b(?:hurt|hurting|harm|harming|cut|cutting|burn|burning) (?:my ?self|myself)\b",
     r"\bself[ -]?harm\w*\b",
     r"\boverdos\w*\b|\btake (?:all )?(?:my |the )?(?:pills|tablets)\b",
-    r"\b(?:took|taken|swallowed|had) (?:\w+ ){0,3}(?:pills|tablets|paracetamol)\b",
+    r"\b(?:took|taken|swallowed|had|done) (?:a (?:load|lot|bunch|packet|box) of |loads of |all (?:my |the |of )?|too many |lots of |\d+ |a whole (?:packet|box) of |my \w+ )(?:\w+ )?(?:pills|tablets|paracetamol)\b",
     r"\b(?:jump|jumping) (?:off|in front)\b|\bgoing to jump\b|\bon (?:a|the) (?:bridge|roof|ledge)\b",
     r"\bcannot (?:go on|cope|take it) any ?more\b",
 ]
@@ -158,11 +158,23 @@ _NEGATION = re.compile(r"\b(?:no|not|nobody|no one|noone|never|nothing|none|neit
 _PAST = re.compile(
     r"\bwhen i was (?:little|young|younger|small|a (?:kid|child|teenager|girl|boy)|in care|\d{1,2})\b"
     r"|\b(?:years|months) ago\b|\bas a (?:child|kid|teenager)\b|\bback (?:then|in)\b"
-    r"|\bused to\b|\bin (?:19|20)\d\d\b|\blast year\b|\bgrowing up\b|\bat the time\b")
-_NOW_WORDS = re.compile(r"\b(?:right now|now|tonight|at the moment|currently|still|today|as we speak)\b")
+    r"|\bused to\b|\bin (?:the )?(?:19|20)\d\ds?\b|\blast (?:year|month|week)\b|\bthe other day\b"
+    r"|\bgrowing up\b|\bat the time\b")
+# A message that says nobody is in danger now ("im safe at home now", "its not
+# an emergency"): elsewhere in it, only a clause that insists on now counts.
+_SAFE_NOW = re.compile(
+    r"\b(?:i am|she is|he is|they are|we are|everyone is|is) (?:now |all |back )?(?:safe|home safe)\b"
+    r"|\b(?:got|came|is|are|am) home safe\b|\bsafe now\b"
+    r"|\b(?:not|nobody is|no one is|noone is) in (?:any )?(?:immediate )?danger\b"
+    r"|\b(?:not|is not|isnt) (?:an emergency|urgent)\b")
+_STRONG_NOW = re.compile(r"\b(?:right now|tonight|at the moment|currently|as we speak|still)\b")
+# Hypotheticals and questions in general: "if I ever saw...", "what if someone was held".
+_HYPOTHETICAL = re.compile(
+    r"^(?:if|what if|say|imagine|hypothetically|suppose)\b|\bhypothetically\b|\bfor the future\b"
+    r"|\bjust (?:want|wanted) to know\b|\bwhat would (?:happen|the police)\b|\bwould i (?:ring|call)\b")
 _GENERAL_QUESTION = re.compile(
-    r"^(?:how|what|when|why|who|which|where|did|does|do|was|were|is it|are there|has|have|should|can you tell)\b"
-    r".*\b(?:if|signs?|review|report|statement|case|girls|victims|children|scr|bullfinch|oxford|police|tell)\b")
+    r"^(?:how|what|when|why|who|which|where|did|does|do|was|were|is it|are there|has|have|should"
+    r"|would|could|can you tell)\b")
 
 
 def normalise(text: str) -> str:
@@ -207,17 +219,32 @@ def _signals(clause: str, pattern: re.Pattern) -> bool:
     return any(not _negated(clause, m.start()) for m in pattern.finditer(clause))
 
 
+def _says_safe_now(normal: str) -> bool:
+    return any(not _negated(normal, m.start()) or m.group(0).startswith(("not", "no"))
+               for m in _SAFE_NOW.finditer(normal))
+
+
+def says_safe_now(text: str) -> bool:
+    """Whether the message says nobody is in danger now ("she's home safe", "it's not urgent")."""
+    return _says_safe_now(normalise(text))
+
+
 def assess(text: str) -> Signal | None:
     """The crisis signal in a message, if any. Self-harm wins over danger."""
     if not text:
         return None
+    normal = normalise(text)
+    safe_now = _says_safe_now(normal)
     danger = False
-    for clause, whole in _clauses(normalise(text)):
-        if _signals(clause, _SELF_HARM):
+    for clause, whole in _clauses(normal):
+        if _signals(clause, _SELF_HARM) and not (_PAST.search(clause) and not _STRONG_NOW.search(clause)):
             return Signal.SELF_HARM
         if danger or not _signals(clause, _DANGER):
             continue
-        general = whole and _GENERAL_QUESTION.search(clause)
-        if _NOW_WORDS.search(clause) or not (_PAST.search(clause) or general):
+        if _STRONG_NOW.search(clause):
+            danger = True
+        elif safe_now or _HYPOTHETICAL.search(clause) or (whole and _GENERAL_QUESTION.search(clause)):
+            continue
+        elif not _PAST.search(clause):
             danger = True
     return Signal.DANGER if danger else None

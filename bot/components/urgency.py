@@ -2,15 +2,19 @@
 
 Two decisions are kept apart, because they call for different answers:
 
-* **emergency**: someone may be in danger now. If the predicted intent has
-  nothing else worth answering (a fact, small talk, a general worry), the
-  intent becomes ``emergency`` (or ``self_harm_now``), whose answer is the
-  emergency script. If the person also asked something real (how to stay
+* **emergency**: a crisis pattern matched, or the statistical classifier
+  is confident, that someone may be in danger now. If the intent classifier
+  agrees, the answer is the emergency script (or, for self-harm, the
+  self-harm answers). If the predicted intent has nothing else worth
+  answering (a fact, small talk), the answer is that to a worry, which gives
+  999 and 101 at once. If the person also asked something real (how to stay
   anonymous, what number a deaf person uses), the intent is kept and the
   answer gets a 999 line on top (``bot.nlg``). Safety adds; it does not
   take the answer away.
 * **risk**: a weaker signal. The intent is kept and the first reply is made
-  to carry 999.
+  to carry 999. The intent classifier's own guess of ``emergency`` counts only
+  as a risk: without the urgency decision it becomes a worry, whose answer
+  gives 999 and 101 at once and asks whether anyone is in danger now.
 
 Two signals feed them: the high-precision patterns of :mod:`bot.safety`, and
 a statistical classifier trained here on every intent example (the
@@ -57,6 +61,9 @@ KEEP_INTENTS = frozenset({
     "bot_challenge", "fear_consequences", "self_blame", "older_boyfriend", "online_images",
     "boys_victims", "outside_area", "ask_number", "after_reporting",
 })
+# What a message that is not an emergency may be answered with instead of the
+# emergency script or a 2015 fact.
+WORRY_ANSWERS = (KEEP_INTENTS - URGENT_INTENTS) | {"worried_about_child", "report_concern", "ask_signs"}
 _WEIGHTS_FILE = "urgency.npz"
 # The classifier never reads more than this many clauses of one message.
 MAX_CLAUSES = 200
@@ -82,8 +89,10 @@ class UrgencyClassifier(GraphComponent):
         return {
             # At or above: a risk signal (999 is made to lead the first reply).
             "risk_threshold": 0.35,
+            # At or above: no 2015 fact; the answer to a worry instead.
+            "fact_risk_threshold": 0.6,
             # At or above: an emergency, as if a crisis pattern had matched.
-            "emergency_threshold": 0.8,
+            "emergency_threshold": 0.95,
             # Inverse regularisation strength of the logistic regression.
             "C": 4.0,
         }
@@ -125,7 +134,7 @@ class UrgencyClassifier(GraphComponent):
     def score(self, text: str) -> float:
         """The highest urgency of the message as a whole and of any one clause (0 to 1)."""
         normal = safety.normalise(text)
-        parts = [normal] + safety.clauses(normal)[:MAX_CLAUSES]
+        parts = list(dict.fromkeys([normal] + safety.clauses(normal)[:MAX_CLAUSES]))
         logits = _features(parts) @ self._weights + self._bias
         return float(1 / (1 + np.exp(-logits.max())))
 
@@ -135,18 +144,26 @@ class UrgencyClassifier(GraphComponent):
             signal = safety.assess(text)
             score = self.score(text) if text.strip() else 0.0
             level = None
-            if signal is not None or score >= self._config["emergency_threshold"]:
+            confident = score >= self._config["emergency_threshold"] and not safety.says_safe_now(text)
+            if signal is not None or confident:
                 level = EMERGENCY
                 self._route(message, signal, score)
-            elif score >= self._config["risk_threshold"]:
-                level = RISK
+            else:
+                if score >= self._config["risk_threshold"]:
+                    level = RISK
+                self._soften(message, score)
             message.set(URGENCY, {"level": level, "score": round(score, 3),
                                   "pattern": signal.value if signal else None},
                         add_to_output=True)
         return messages
 
     def _route(self, message: Message, signal: Optional[safety.Signal], score: float) -> None:
-        """Send an emergency to the crisis answers unless the intent is worth keeping."""
+        """Send an emergency to the crisis answers unless the intent is worth keeping.
+
+        The emergency script itself needs the intent classifier to agree that
+        this is an emergency; where it does not, the person gets the answer to
+        a worry with 999 on top, which gives 999 first without a false alarm.
+        """
         predicted = (message.get(INTENT) or {}).get(INTENT_NAME_KEY)
         if predicted in KEEP_INTENTS and not (signal is safety.Signal.SELF_HARM
                                               and predicted not in SELF_HARM_INTENTS):
@@ -154,8 +171,12 @@ class UrgencyClassifier(GraphComponent):
         if signal is safety.Signal.SELF_HARM or predicted in SELF_HARM_INTENTS:
             strong = predicted == "self_harm_now" or score >= self._config["emergency_threshold"]
             intent = "self_harm_now" if strong else "self_harm"
+        elif predicted == "emergency":
+            return
         else:
-            intent = "emergency"
+            # The signal and the classifier disagree: the answer to a worry, with
+            # 999 on top (bot.nlg), rather than the emergency script.
+            intent = "worried_about_child"
         message.set(INTENT, {INTENT_NAME_KEY: intent, PREDICTED_CONFIDENCE_KEY: 1.0},
                     add_to_output=True)
         ranking = message.get(INTENT_RANKING_KEY)
@@ -163,6 +184,29 @@ class UrgencyClassifier(GraphComponent):
             message.set(INTENT_RANKING_KEY,
                         [{INTENT_NAME_KEY: intent, PREDICTED_CONFIDENCE_KEY: 1.0}] + ranking,
                         add_to_output=True)
+
+    def _soften(self, message: Message, score: float) -> None:
+        """Below an emergency, the intent classifier's guess is weighed against the risk.
+
+        Worries and emergencies share their words (older men, cars, flats):
+        without a crisis pattern or a confident urgency score, the classifier's
+        ``emergency`` gives way to the next likely answer worth giving, or to
+        the answer to a worry, which gives 999 and 101 at once and asks
+        whether anyone is in danger now. And a message with a real risk signal
+        is not answered with a 2015 fact.
+        """
+        intent = message.get(INTENT) or {}
+        name = str(intent.get(INTENT_NAME_KEY))
+        risky_fact = name.startswith("faq_") and score >= self._config["fact_risk_threshold"]
+        if name != "emergency" and not risky_fact:
+            return
+        ranking = message.get(INTENT_RANKING_KEY) or []
+        alternatives = [r for r in ranking[1:] if r[INTENT_NAME_KEY] in WORRY_ANSWERS
+                        and r[PREDICTED_CONFIDENCE_KEY] >= 0.1]
+        chosen = alternatives[0] if alternatives else {
+            INTENT_NAME_KEY: "worried_about_child",
+            PREDICTED_CONFIDENCE_KEY: intent.get(PREDICTED_CONFIDENCE_KEY, 0.0)}
+        message.set(INTENT, dict(chosen), add_to_output=True)
 
     def process_training_data(self, training_data: TrainingData) -> TrainingData:
         return training_data
