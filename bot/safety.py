@@ -51,6 +51,7 @@ _TEXT_SPEAK = {
     "nobodys": "nobody is", "noones": "no one is", "isnt": "is not", "arent": "are not",
     "wasnt": "was not", "werent": "were not", "aint": "is not", "hasnt": "has not",
     "havent": "have not", "nah": "no", "nope": "no", "shes": "she is", "thats": "that is",
+    "hell": "he will", "shell": "she will", "theyll": "they will", "hed": "he would",
     "ppl": "people", "txt": "text", "txted": "texted", "msg": "message", "tho": "though",
 }
 
@@ -121,7 +122,7 @@ _DANGER_PATTERNS = [
     r"\b(?:not|never) (?:come|came|got|been) (?:back )?home\b.*\b(?:night|am|oclock|morning|hours|answering)\b",
     r"\bnot (?:answering|picking up)\b.*\b(?:men|man|flat|car|night|am)\b",
     r"\b(?:texted|messaged|text|sent) (?:me )?help\b|\bsaid help\b",
-    r"\bwo?nt stop bleeding\b|\bbleeding (?:a lot|badly|everywhere|loads)\b|\b(?:unconscious|passed out|not breathing|wont wake up|will not wake up)\b",
+    r"\b(?:will not|does not|is not|cannot) stop (?:the )?bleeding\b|\bbleeding (?:a lot|badly|everywhere|loads)\b|\b(?:unconscious|passed out|not breathing|wont wake up|will not wake up)\b",
     r"\b(?:is|are) (?:happening|going on) (?:right now|now)\b|\bhappening (?:right now|now|as we speak)\b",
     # Asking for help in the moment.
     r"^\W*(?:please |someone |somebody )?help(?: me| us| her| him)?(?: please| now)?\W*$",
@@ -132,7 +133,7 @@ _DANGER_PATTERNS = [
 ]
 
 _SELF_HARM_PATTERNS = [
-    r"\bkill(?:ing)? my ?self\b",
+    r"\bkill(?:ing|ed)? (?:my ?self|herself|himself)\b|\bhang (?:my ?self|herself|himself)\b",
     r"\b(?:end|ending|take|taking) (?:my|my own) life\b",
     r"\bend (?:it all|everything)\b",
     r"\bsu[i]?ci[dt]\w*\b|\bsucide\w*\b|\bsuiside\w*\b",
@@ -154,7 +155,7 @@ _SELF_HARM = re.compile("|".join(f"(?:{p})" for p in _SELF_HARM_PATTERNS))
 MAX_CLAUSE_WORDS = 40
 _CLAUSE_OVERLAP = 10
 _BOUNDARY = re.compile(r"\s*(?:[.!?;\n]+|\bbut\b|\band now\b|\bthough\b)\s*")
-_NEGATION = re.compile(r"\b(?:no|not|nobody|no one|noone|never|nothing|none|neither)\b")
+_NEGATION = re.compile(r"\b(?:no one|noone|nobody|nothing|none|neither|never|not|no)\b")
 _PAST = re.compile(
     r"\bwhen i was (?:little|young|younger|small|a (?:kid|child|teenager|girl|boy)|in care|\d{1,2})\b"
     r"|\b(?:years|months) ago\b|\bas a (?:child|kid|teenager)\b|\bback (?:then|in)\b"
@@ -163,18 +164,27 @@ _PAST = re.compile(
 # A message that says nobody is in danger now ("im safe at home now", "its not
 # an emergency"): elsewhere in it, only a clause that insists on now counts.
 _SAFE_NOW = re.compile(
-    r"\b(?:i am|she is|he is|they are|we are|everyone is|is) (?:now |all |back )?(?:safe|home safe)\b"
+    r"\b(?:i am|she is|he is|they are|we are|everyone is) (?:now |all |back )?(?:safe|home safe)\b"
     r"|\b(?:got|came|is|are|am) home safe\b|\bsafe now\b"
     r"|\b(?:not|nobody is|no one is|noone is) in (?:any )?(?:immediate )?danger\b"
     r"|\b(?:not|is not|isnt) (?:an emergency|urgent)\b")
-_STRONG_NOW = re.compile(r"\b(?:right now|tonight|at the moment|currently|as we speak|still)\b")
+_STRONG_NOW = re.compile(r"\b(?:right now|tonight|at the moment|currently|as we speak|still|again)\b")
 # Hypotheticals and questions in general: "if I ever saw...", "what if someone was held".
 _HYPOTHETICAL = re.compile(
-    r"^(?:if|what if|say|imagine|hypothetically|suppose)\b|\bhypothetically\b|\bfor the future\b"
+    r"^(?:if i ever|what if|imagine|hypothetically|suppose)\b|\bhypothetically\b|\bfor the future\b"
     r"|\bjust (?:want|wanted) to know\b|\bwhat would (?:happen|the police)\b|\bwould i (?:ring|call)\b")
 _GENERAL_QUESTION = re.compile(
     r"^(?:how|what|when|why|who|which|where|did|does|do|was|were|is it|are there|has|have|should"
     r"|would|could|can you tell)\b")
+# A question about the person's own situation is not a general question,
+# unless it asks how to tell ("how can I tell if a child is being exploited").
+_FIRST_PERSON = re.compile(r"\b(?:i|me|my|we|us|our|mine)\b")
+_HOW_TO_TELL = re.compile(r"^how (?:can|do|would|could|should) (?:i|you|we|people|someone) "
+                          r"(?:tell|know|spot|recognise|recognize|notice)\b|^what are (?:the )?signs\b")
+# Only these may stand between a negation and what it negates: "nobody is in
+# danger", "she is not in danger" (but not "nobody knows he is abusing me").
+_BRIDGE = frozenset("is are am was were be being been do does did feel feeling really actually "
+                    "at in any all".split())
 
 
 def normalise(text: str) -> str:
@@ -210,13 +220,23 @@ def _clauses(normal: str) -> list[tuple[str, bool]]:
 
 
 def _negated(clause: str, start: int) -> bool:
-    """A negation among the four words before ``start``, within the same phrase."""
-    before = clause[:start].rsplit(",", 1)[-1].split()[-4:]
-    return bool(_NEGATION.search(" ".join(before)))
+    """A negation just before ``start``, joined to the match by nothing but
+    words such as "is" or "in"."""
+    before = clause[max(0, start - 80):start].rsplit(",", 1)[-1]
+    negations = list(_NEGATION.finditer(before))
+    if not negations:
+        return False
+    between = before[negations[-1].end():].split()
+    return len(between) <= 3 and all(word in _BRIDGE for word in between)
 
 
 def _signals(clause: str, pattern: re.Pattern) -> bool:
     return any(not _negated(clause, m.start()) for m in pattern.finditer(clause))
+
+
+def _general(clause: str) -> bool:
+    return bool(_GENERAL_QUESTION.search(clause)) and (
+        not _FIRST_PERSON.search(clause) or bool(_HOW_TO_TELL.search(clause)))
 
 
 def _says_safe_now(normal: str) -> bool:
@@ -234,7 +254,6 @@ def assess(text: str) -> Signal | None:
     if not text:
         return None
     normal = normalise(text)
-    safe_now = _says_safe_now(normal)
     danger = False
     for clause, whole in _clauses(normal):
         if _signals(clause, _SELF_HARM) and not (_PAST.search(clause) and not _STRONG_NOW.search(clause)):
@@ -243,7 +262,7 @@ def assess(text: str) -> Signal | None:
             continue
         if _STRONG_NOW.search(clause):
             danger = True
-        elif safe_now or _HYPOTHETICAL.search(clause) or (whole and _GENERAL_QUESTION.search(clause)):
+        elif _says_safe_now(clause) or _HYPOTHETICAL.search(clause) or (whole and _general(clause)):
             continue
         elif not _PAST.search(clause):
             danger = True

@@ -59,11 +59,11 @@ KEEP_INTENTS = frozenset({
     "emergency", "self_harm", "self_harm_now", "disclose_abuse", "report_anonymously",
     "confidentiality", "access_deaf", "cannot_speak", "find_support", "ask_human",
     "bot_challenge", "fear_consequences", "self_blame", "older_boyfriend", "online_images",
-    "boys_victims", "outside_area", "ask_number", "after_reporting",
+    "boys_victims", "outside_area", "ask_number", "after_reporting", "report_concern", "ask_signs",
 })
 # What a message that is not an emergency may be answered with instead of the
 # emergency script or a 2015 fact.
-WORRY_ANSWERS = (KEEP_INTENTS - URGENT_INTENTS) | {"worried_about_child", "report_concern", "ask_signs"}
+WORRY_ANSWERS = (KEEP_INTENTS - URGENT_INTENTS) | {"worried_about_child"}
 _WEIGHTS_FILE = "urgency.npz"
 # The classifier never reads more than this many clauses of one message.
 MAX_CLAUSES = 200
@@ -96,6 +96,19 @@ class UrgencyClassifier(GraphComponent):
             # Inverse regularisation strength of the logistic regression.
             "C": 4.0,
         }
+
+    @classmethod
+    def fingerprint_addon(cls, config: Dict[str, Any]) -> Optional[str]:
+        """Retrain when the patterns or normalisation change, not only this class.
+
+        Rasa fingerprints a component by its own source; what it trains on also
+        depends on bot/safety.py.
+        """
+        import hashlib
+        from pathlib import Path
+
+        sources = [Path(safety.__file__), Path(__file__)]
+        return hashlib.sha256(b"".join(p.read_bytes() for p in sources)).hexdigest()
 
     def __init__(self, config: Dict[str, Any], model_storage: ModelStorage, resource: Resource,
                  weights: Optional[np.ndarray] = None, bias: float = 0.0) -> None:
