@@ -287,6 +287,21 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _wait_until_listening(port: int, process: subprocess.Popen) -> None:
+    """PTB registers the webhook before its server listens, so seeing setWebhook is not enough."""
+    import socket
+
+    deadline = time.monotonic() + STARTUP_TIMEOUT
+    while time.monotonic() < deadline:
+        assert process.poll() is None, process.log_path.read_text()[-3000:]
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise AssertionError(f"the webhook server never listened on port {port}")
+
+
 def _post(url: str, update: dict, secret: str | None) -> int:
     headers = {"Content-Type": "application/json"}
     if secret is not None:
@@ -311,17 +326,19 @@ def test_webhook_mode_accepts_only_requests_with_the_secret(model, standin, tmp_
         assert process.poll() is None, process.log_path.read_text()[-3000:]
         registered = standin.calls_to("setWebhook")[-1].params
         assert registered["url"] == url and registered["secret_token"] == secret
+        _wait_until_listening(port, process)
 
         chat = new_chat()
-        update = {"update_id": 1, **text_update(chat, 1, "a child is being hurt right now")}
-        assert _post(url, update, None) == 403
-        assert _post(url, update, "wrong-secret") == 403
-        time.sleep(1)
-        assert standin.sent_to(chat) == []
+        assert _post(url, {"update_id": 1, **text_update(chat, 1, "hello")}, None) == 403
+        assert _post(url, {"update_id": 2, **text_update(chat, 2, "hello")}, "wrong-secret") == 403
 
+        update = {"update_id": 3, **text_update(chat, 3, "a child is being hurt right now")}
         assert _post(url, update, secret) == 200
         (reply,) = standin.wait_for_messages(chat, 1)
         assert "999" in reply
+        # Updates are answered in order, so a rejected update that got through would have
+        # been answered before this one.
+        assert standin.texts_to(chat) == [reply]
     finally:
         stop_adapter(process)
 
