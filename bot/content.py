@@ -163,6 +163,19 @@ def faq_response_text(entry: FaqEntry, sources: dict[str, Source]) -> str:
     return f"{entry.answer.strip()}\n\nSource: {sources[entry.source].title}."
 
 
+def faq_quote_text(entry: FaqEntry, sources: dict[str, Source]) -> str:
+    """The reply to a follow-up the bot could not place ("since when?", "what did he say?").
+
+    People often follow an answer with a question that only makes sense after
+    it. The statement's own words are the fullest true answer the bot has, and
+    the closing line keeps 999 and 101 in case the person meant something else.
+    """
+    quoted = "\n\n".join(f"“{q.strip()}”" for q in entry.quotes)
+    return (f"In the statement's own words:\n\n{quoted}\n\nSource: {sources[entry.source].title}.\n\n"
+            "If you meant something else, ask in other words or choose a topic. If anyone is in "
+            "danger right now, call [police_999]. To report a worry about a child, call [police_101].")
+
+
 # --- the check ---------------------------------------------------------------
 
 

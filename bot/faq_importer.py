@@ -5,6 +5,10 @@ with examples, a response, and a rule joining them. This importer, listed
 under ``importers`` in config.yml, produces all three, so ``rasa train``,
 ``rasa data validate`` and our own training see the same FAQ.
 
+A message the bot cannot place, right after an FAQ answer, is most often a
+follow-up on it ("since when?"), so each entry also gets a rule answering
+that with the statement's own words.
+
 Each entry becomes its own intent (``faq_<id>``) for the fast logistic-
 regression classifier. Rasa's retrieval intents would need its
 TensorFlow ResponseSelector, which on this bot cost about 4 ms a message,
@@ -31,6 +35,14 @@ from rasa.shared.nlu.training_data.training_data import TrainingData
 from bot import content
 
 INTENT_PREFIX = "faq_"
+# A follow-up the bot cannot place, right after an FAQ answer, gets that
+# answer's quotes from the statement (see content.faq_quote_text).
+FOLLOW_UP_SUFFIX = "_quote"
+TOPIC_BUTTONS = [
+    {"title": "I'm worried about a child", "payload": "/worried_about_child"},
+    {"title": "It happened to me", "payload": "/disclose_abuse"},
+    {"title": "Find support", "payload": "/find_support"},
+]
 
 
 def intent_name(entry_id: str) -> str:
@@ -48,15 +60,26 @@ def faq_as_rasa(faq_file: Path, sources_file: Path) -> dict[str, Any]:
             for intent, e in zip(intents, entries, strict=True)
         ],
         "rules": [
-            {"rule": f"FAQ: {e.question}",
-             "steps": [{"intent": intent}, {"action": f"utter_{intent}"}]}
+            rule
             for intent, e in zip(intents, entries, strict=True)
+            for rule in (
+                {"rule": f"FAQ: {e.question}",
+                 "steps": [{"intent": intent}, {"action": f"utter_{intent}"}]},
+                {"rule": f"FAQ follow-up: {e.question}",
+                 "steps": [{"action": f"utter_{intent}"}, {"intent": "nlu_fallback"},
+                           {"action": f"utter_{intent}{FOLLOW_UP_SUFFIX}"}]},
+            )
         ],
         "domain": {
             "intents": intents,
             "responses": {
-                f"utter_{intent}": [{"text": content.faq_response_text(e, sources)}]
+                name: [response]
                 for intent, e in zip(intents, entries, strict=True)
+                for name, response in (
+                    (f"utter_{intent}", {"text": content.faq_response_text(e, sources)}),
+                    (f"utter_{intent}{FOLLOW_UP_SUFFIX}",
+                     {"text": content.faq_quote_text(e, sources), "buttons": TOPIC_BUTTONS}),
+                )
             },
         },
     }

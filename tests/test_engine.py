@@ -107,3 +107,14 @@ def test_a_number_changed_in_the_directory_changes_every_answer(model, endpoints
     engine = loop.run_until_complete(Engine.load(model, endpoints, services=services))
     replies = texts(loop.run_until_complete(engine.respond(new_id(), "what helplines are there")))
     assert "0800 2222" in replies and "0800 1111" not in replies
+
+
+def test_a_follow_up_the_bot_cannot_place_gets_the_last_answers_own_words(ask, new_id):
+    conversation = new_id()
+    assert "£3.5m" in texts(ask(conversation, "how much money did the police put into tackling it"))
+    follow_up = texts(ask(conversation, "since when"))
+    assert "In the statement's own words" in follow_up and "2011 financial year" in follow_up
+    assert "999" in follow_up and "101" in follow_up
+
+    fresh = texts(ask(new_id(), "since when"))
+    assert "own words" not in fresh and "not sure I understood" in fresh
