@@ -63,7 +63,9 @@ KEEP_INTENTS = frozenset({
 })
 # What a message that is not an emergency may be answered with instead of the
 # emergency script or a 2015 fact.
-WORRY_ANSWERS = (KEEP_INTENTS - URGENT_INTENTS) | {"worried_about_child"}
+# A message the classifier cannot place ("out_of_scope") gets the fallback,
+# which keeps 999 and 101.
+WORRY_ANSWERS = (KEEP_INTENTS - URGENT_INTENTS) | {"worried_about_child", "out_of_scope"}
 _WEIGHTS_FILE = "urgency.npz"
 # The classifier never reads more than this many clauses of one message.
 MAX_CLAUSES = 200
@@ -203,7 +205,7 @@ class UrgencyClassifier(GraphComponent):
 
         Worries and emergencies share their words (older men, cars, flats):
         without a crisis pattern or a confident urgency score, the classifier's
-        ``emergency`` gives way to the next likely answer worth giving, or to
+        ``emergency`` or ``self_harm_now`` gives way to the next likely answer worth giving, or to
         the answer to a worry, which gives 999 and 101 at once and asks
         whether anyone is in danger now. And a message with a real risk signal
         is not answered with a 2015 fact.
@@ -211,11 +213,15 @@ class UrgencyClassifier(GraphComponent):
         intent = message.get(INTENT) or {}
         name = str(intent.get(INTENT_NAME_KEY))
         risky_fact = name.startswith("faq_") and score >= self._config["fact_risk_threshold"]
-        if name != "emergency" and not risky_fact:
+        if name not in URGENT_INTENTS and not risky_fact:
             return
         ranking = message.get(INTENT_RANKING_KEY) or []
         alternatives = [r for r in ranking[1:] if r[INTENT_NAME_KEY] in WORRY_ANSWERS
                         and r[PREDICTED_CONFIDENCE_KEY] >= 0.1]
+        if name == "self_harm_now" and score >= self._config["risk_threshold"]:
+            # Self-harm "now" without a pattern or a confident score is still
+            # treated as self-harm: that answer gives 999 and Samaritans gently.
+            alternatives = [{INTENT_NAME_KEY: "self_harm", PREDICTED_CONFIDENCE_KEY: score}]
         chosen = alternatives[0] if alternatives else {
             INTENT_NAME_KEY: "worried_about_child",
             PREDICTED_CONFIDENCE_KEY: intent.get(PREDICTED_CONFIDENCE_KEY, 0.0)}
