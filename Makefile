@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 # to pyenv's own folder when the shims are not on PATH (e.g. a bare CI shell).
 PYTHON ?= $(shell command -v python3.10 2>/dev/null || ls -d $${PYENV_ROOT:-$$HOME/.pyenv}/versions/3.10*/bin/python3.10 2>/dev/null | tail -n 1)
 
-.PHONY: install run train test bench faq-check evaluate
+.PHONY: install run train test bench faq-check evaluate conversations
 
 install: $(STAMP)
 
@@ -38,3 +38,7 @@ test: $(STAMP)
 
 evaluate: $(STAMP)
 	$(PY) -m bot evaluate
+
+# Testers' transcripts (tests/conversations/) through the real model; JUnit XML for CI.
+conversations: $(STAMP)
+	$(PY) -m bot test-conversations --junit results/conversations.xml

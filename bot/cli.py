@@ -5,6 +5,7 @@
   shell      chat with the bot in the terminal
   converse   answer JSON lines from stdin (--jsonl), for testers and tools
   telegram   serve Telegram (needs TELEGRAM_BOT_TOKEN; see README)
+  test-conversations  run testers' transcripts (tests/conversations/) and report
   evaluate   answer quality: the blind test set, held-out NLU, crisis routing, stories
   bench      speed and memory, side by side with a stock-Rasa baseline
   run        the bot's main job: train if needed, then serve Telegram if
@@ -62,6 +63,15 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--root", type=Path, default=project.ROOT,
                        help="project folder to train (default: this one); the model goes in its models/")
     train.set_defaults(handler=_train)
+
+    transcripts = commands.add_parser(
+        "test-conversations", help="run testers' transcripts through the bot and report")
+    transcripts.add_argument("paths", nargs="*", type=Path, metavar="PATH",
+                             help="transcript files or folders (default: tests/conversations/)")
+    transcripts.add_argument("--junit", type=Path, metavar="PATH",
+                             help="also write the results as JUnit XML to PATH, for CI")
+    transcripts.add_argument("--model", type=Path, help="use this model instead of the current one")
+    transcripts.set_defaults(handler=_test_conversations)
 
     evaluate = commands.add_parser("evaluate", help="measure answer quality on held-out data")
     evaluate.add_argument("--model", type=Path, help="evaluate this model instead of the current one")
@@ -177,6 +187,12 @@ def _evaluate(args: argparse.Namespace) -> int:
     from bot import evaluate
 
     return evaluate.main(_current_model(args), args.out, args.blind_only)
+
+
+def _test_conversations(args: argparse.Namespace) -> int:
+    from bot import transcripts
+
+    return transcripts.main(args.paths, args.junit, lambda: _current_model(args))
 
 
 def _telegram(args: argparse.Namespace) -> int:
