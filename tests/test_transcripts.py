@@ -41,6 +41,12 @@ def run(engine, loop, paths) -> list[transcripts.FileResult]:
     return loop.run_until_complete(transcripts.run(engine, transcripts.load(transcripts.find(paths))))
 
 
+def test_the_testers_transcripts_pass(engine, loop):
+    files = run(engine, loop, [transcripts.FOLDER])
+    assert sum(len(f.results) for f in files) >= 40
+    assert transcripts.ok(files), "\n" + transcripts.report(files, only_failures=True)
+
+
 def test_a_failure_names_the_turn_the_expectation_and_what_the_bot_said(engine, loop, tmp_path):
     files = run(engine, loop, [write(tmp_path, "failing.yml", FAILING)])
     assert not transcripts.ok(files)
