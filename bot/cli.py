@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import datetime as dt
 import logging
 import os
 import sys
@@ -56,6 +57,9 @@ def _parser() -> argparse.ArgumentParser:
     check = commands.add_parser("check", help="check the service directory, FAQ and responses")
     check.add_argument("--root", type=Path, default=project.ROOT,
                        help="project folder to check (default: this one)")
+    check.add_argument("--today", type=_date, metavar="YYYY-MM-DD",
+                       help="judge last_verified dates as if today were this date "
+                            "(to see what will go out of date)")
     check.set_defaults(handler=_check)
 
     train = commands.add_parser("train", help="train the model if its inputs changed")
@@ -107,19 +111,27 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _date(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a date written as YYYY-MM-DD") from None
+
+
 def _check(args: argparse.Namespace) -> int:
     from bot import content
 
-    problems = content.check(args.root)
+    problems, warnings, services, faq = content.review(args.root, args.today)
+    if warnings:
+        print("Warnings (nothing is stopped yet, but please see to these soon):")
+        for warning in warnings:
+            print(f"  - {warning}")
     for problem in problems:
         print(f"  - {problem}")
     if problems:
         print(f"{len(problems)} problem(s) found. Nothing was changed; fix these and run the check again.")
         return 1
-    files = content.paths(args.root)
-    services = content.load_directory(files.services).services
-    print(f"Content OK: {len(services)} services, "
-          f"{len(content.load_faq(files.faq, files.sources))} FAQ answers.")
+    print(f"Content OK: {len(services)} services, {len(faq)} FAQ answers.")
     return 0
 
 
