@@ -1,6 +1,7 @@
 """Command line: ``python -m bot <command>`` (or the ``signpost`` script).
 
   check      check the staff content: service directory, FAQ, sources, responses
+  preview    show an FAQ answer or response exactly as a person would receive it
   train      train the model if its inputs changed (--force to always train)
   shell      chat with the bot in the terminal
   converse   answer JSON lines from stdin (--jsonl), for testers and tools
@@ -61,6 +62,14 @@ def _parser() -> argparse.ArgumentParser:
                        help="judge last_verified dates as if today were this date "
                             "(to see what will go out of date)")
     check.set_defaults(handler=_check)
+
+    preview = commands.add_parser("preview", help="show an FAQ answer or a response as a "
+                                                  "person would receive it (no model needed)")
+    preview.add_argument("id", metavar="ID", help="an FAQ id from data/faq.yml (e.g. apologies) "
+                                                  "or a response from domain.yml (e.g. utter_worried)")
+    preview.add_argument("--root", type=Path, default=project.ROOT,
+                         help="project folder to read (default: this one)")
+    preview.set_defaults(handler=_preview)
 
     train = commands.add_parser("train", help="train the model if its inputs changed")
     train.add_argument("--force", action="store_true", help="train even if nothing changed")
@@ -132,6 +141,24 @@ def _check(args: argparse.Namespace) -> int:
         print(f"{len(problems)} problem(s) found. Nothing was changed; fix these and run the check again.")
         return 1
     print(f"Content OK: {len(services)} services, {len(faq)} FAQ answers.")
+    return 0
+
+
+def _preview(args: argparse.Namespace) -> int:
+    from bot import content
+    from bot.preview import PreviewError, preview
+
+    try:
+        print(preview(args.id, args.root))
+    except PreviewError as exc:
+        print(f"signpost: {exc}", file=sys.stderr)
+        return 1
+    except content.ContentError as exc:
+        print("The content has problems, so nothing can be previewed; fix these first "
+              "(make faq-check lists them all):", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  - {problem}", file=sys.stderr)
+        return 1
     return 0
 
 

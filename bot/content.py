@@ -58,7 +58,7 @@ class Problem:
     message: str
 
     def __str__(self) -> str:
-        where = _shown(self.file) + (f", entry '{self.entry}'" if self.entry else "")
+        where = shown(self.file) + (f", entry '{self.entry}'" if self.entry else "")
         return f"{where}: {self.message}"
 
 
@@ -167,11 +167,20 @@ def response_text(name: str, domain_path: Path = project.DOMAIN) -> str:
 
     For replies that must not depend on the model, such as /emergency.
     """
+    found = responses(domain_path)
+    if not found.get(name):
+        raise ContentError([Problem(domain_path, name, "this response is missing")])
+    return str(found[name][0]["text"])
+
+
+def responses(domain_path: Path = project.DOMAIN) -> dict[str, list[dict]]:
+    """The domain's responses by name, each a list of variations (text and buttons, unfilled)."""
     problems: list[Problem] = []
-    responses = (_read_yaml(domain_path, problems) or {}).get("responses") or {}
-    if problems or name not in responses:
-        raise ContentError(problems or [Problem(domain_path, name, "this response is missing")])
-    return str(responses[name][0]["text"])
+    data = _read_yaml(domain_path, problems) or {}
+    if problems:
+        raise ContentError(problems)
+    return {str(name): [v for v in variations or [] if isinstance(v, dict) and v.get("text")]
+            for name, variations in (data.get("responses") or {}).items()}
 
 
 def faq_response_text(entry: FaqEntry, sources: dict[str, Source]) -> str:
@@ -556,7 +565,8 @@ def _clip(text: str, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _shown(path: Path) -> str:
+def shown(path: Path) -> str:
+    """A path as people in this project write it: relative to the project when inside it."""
     try:
         return str(Path(path).resolve().relative_to(project.ROOT))
     except ValueError:

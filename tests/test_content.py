@@ -10,25 +10,10 @@ import sys
 from pathlib import Path
 
 import pytest
-import yaml
 
-from bot import content, project
+from bot import content
 from bot.training import TrainingError, ensure_model
-
-
-@pytest.fixture
-def copy(tmp_path) -> Path:
-    """A copy of the project's content that a test may break."""
-    for name in ("config.yml", "domain.yml"):
-        shutil.copy(project.ROOT / name, tmp_path / name)
-    shutil.copytree(project.DATA, tmp_path / "data")
-    return tmp_path
-
-
-def edit_yaml(path: Path, change) -> None:
-    data = yaml.safe_load(path.read_text())
-    change(data)
-    path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False))
+from conftest import edit_yaml
 
 
 def faq_entry(data, entry_id):
