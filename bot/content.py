@@ -247,9 +247,10 @@ def essential_number_problems(services: dict[str, Service], path: Path) -> list[
         service = services.get(service_id)
         written = " ".join((service.phone or "").split()) if service else number
         if written != number:
-            problems.append(Problem(path, service_id, f"the phone number must be {number}, not "
-                                    f"{written or 'empty'}. People in danger rely on this number, "
-                                    "so the check refuses any change to it; put it back"))
+            now = f'not "{written}"' if written else "but it is empty"
+            problems.append(Problem(path, service_id, f"'phone' must be \"{number}\", {now}. People "
+                                    "in danger rely on this number, so the check refuses any change "
+                                    "to it; put it back"))
     return problems
 
 

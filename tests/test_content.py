@@ -173,8 +173,15 @@ def test_the_check_command_fails_clearly_on_broken_content(copy):
 ])
 def test_an_essential_number_cannot_be_changed(copy, service_id, changed, number):
     edit_yaml(copy / "data" / "services.yml", lambda d: service(d, service_id).update(phone=changed))
-    assert any(f"services.yml, entry '{service_id}': the phone number must be {number}, "
-               f"not {changed}." in m for m in messages(copy))
+    assert any(f"services.yml, entry '{service_id}': 'phone' must be \"{number}\", "
+               f"not \"{changed}\". People in danger rely on this number" in m for m in messages(copy))
+
+
+def test_an_essential_number_cannot_be_emptied(copy):
+    edit_yaml(copy / "data" / "services.yml",
+              lambda d: service(d, "police_999").update(phone=None, web="https://www.police.uk"))
+    assert any("entry 'police_999': 'phone' must be \"999\", but it is empty" in m
+               for m in messages(copy))
 
 
 @pytest.mark.parametrize("service_id", sorted(content.ESSENTIAL_NUMBERS))
