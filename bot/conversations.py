@@ -172,7 +172,8 @@ def check(turn: Turn, replies: list[str]) -> list[str]:
     """What the replies to one turn got wrong, in words a tester can act on."""
     everything = "\n".join(replies)
     first = replies[0] if replies else ""
-    failures = [f"the first reply should say {x!r}" for x in turn.first_says if not contains(first, x)]
-    failures += [f"the replies should say {x!r}" for x in turn.says if not contains(everything, x)]
-    failures += [f"the replies should not say {x!r}" for x in turn.never_says if contains(everything, x)]
+    # Quoted as the tester wrote them (no escaping), so a pattern reads as in the file.
+    failures = [f'the first reply should say "{x}"' for x in turn.first_says if not contains(first, x)]
+    failures += [f'the replies should say "{x}"' for x in turn.says if not contains(everything, x)]
+    failures += [f'the replies should not say "{x}"' for x in turn.never_says if contains(everything, x)]
     return failures

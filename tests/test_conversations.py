@@ -33,9 +33,9 @@ def test_expectations_ignore_case_and_slashes_mean_a_pattern():
                               never_says=("source:",))
     assert conversations.check(turn, ["call 999 now", "Childline 08001111"]) == []
     failures = conversations.check(turn, ["nothing", "Source: the statement"])
-    assert failures == ["the first reply should say 'CALL 999'",
-                        "the replies should say '/0800 ?1111/'",
-                        "the replies should not say 'source:'"]
+    assert failures == ['the first reply should say "CALL 999"',
+                        'the replies should say "/0800 ?1111/"',
+                        'the replies should not say "source:"']
 
 
 def test_a_transcript_is_named_by_conversation_and_values_stay_as_written(tmp_path):

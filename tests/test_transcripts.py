@@ -53,8 +53,8 @@ def test_a_failure_names_the_turn_the_expectation_and_what_the_bot_said(engine, 
     report = transcripts.report(files)
     assert "FAILED   expects the wrong number" in report
     assert 'Turn 2: the person typed "I\'m worried about a girl at my school"' in report
-    assert "Expected: the replies should say '0800 9999'" in report
-    assert "Expected: the replies should not say '101'" in report
+    assert 'Expected: the replies should say "0800 9999"' in report
+    assert 'Expected: the replies should not say "101"' in report
     assert "/child(line|hood)/" not in report  # Childline is in the answer, so that one passed
     assert "Turn 1" not in report  # the greeting turn passed
     assert "| Thank you for telling me." in report  # what the bot actually said
@@ -70,7 +70,7 @@ def test_junit_counts_passes_failures_and_unreadable_files(engine, loop, tmp_pat
     root = ET.fromstring(transcripts.junit(files))
     assert (root.get("tests"), root.get("failures"), root.get("errors")) == ("3", "1", "1")
     failure = root.find(".//testcase[@name='expects the wrong number']/failure")
-    assert failure.get("message") == "turn 2: the replies should say '0800 9999'"
+    assert failure.get("message") == 'turn 2: the replies should say "0800 9999"'
     error = root.find(".//testcase[@classname='conversations.c_broken']/error")
     assert "c_broken.yml, case 1 ('x'), turn 1: needs 'user'" in error.get("message")
     assert root.find(".//testcase[@name='worried, nobody in danger now']/failure") is None
