@@ -34,7 +34,7 @@ faq-check: $(STAMP)
 # An FAQ answer or response as a person would receive it: make preview ID=apologies
 preview: $(STAMP)
 	@test -n "$(ID)" || { echo "Say which answer: make preview ID=apologies (an id from data/faq.yml, or a response such as utter_worried)" >&2; exit 2; }
-	$(PY) -m bot preview '$(ID)'
+	@$(PY) -m bot preview '$(ID)'
 
 test: $(STAMP)
 	$(PY) -m bot check
