@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 # to pyenv's own folder when the shims are not on PATH (e.g. a bare CI shell).
 PYTHON ?= $(shell command -v python3.10 2>/dev/null || ls -d $${PYENV_ROOT:-$$HOME/.pyenv}/versions/3.10*/bin/python3.10 2>/dev/null | tail -n 1)
 
-.PHONY: install run train test bench faq-check evaluate
+.PHONY: install run train test bench faq-check evaluate conversations preview
 
 install: $(STAMP)
 
@@ -31,6 +31,11 @@ bench: $(STAMP)
 faq-check: $(STAMP)
 	$(PY) -m bot check
 
+# An FAQ answer or response as a person would receive it: make preview ID=apologies
+preview: $(STAMP)
+	@test -n "$(ID)" || { echo "Say which answer: make preview ID=apologies (an id from data/faq.yml, or a response such as utter_worried)" >&2; exit 2; }
+	@$(PY) -m bot preview '$(ID)'
+
 test: $(STAMP)
 	$(PY) -m bot check
 	$(VENV)/bin/rasa data validate --fail-on-warnings --config config.yml --domain domain.yml --data data/nlu data/rules data/stories
@@ -38,3 +43,7 @@ test: $(STAMP)
 
 evaluate: $(STAMP)
 	$(PY) -m bot evaluate
+
+# Testers' transcripts (tests/conversations/) through the real model; JUnit XML for CI.
+conversations: $(STAMP)
+	$(PY) -m bot test-conversations --junit results/conversations.xml

@@ -1,10 +1,12 @@
 """Command line: ``python -m bot <command>`` (or the ``signpost`` script).
 
   check      check the staff content: service directory, FAQ, sources, responses
+  preview    show an FAQ answer or response exactly as a person would receive it
   train      train the model if its inputs changed (--force to always train)
   shell      chat with the bot in the terminal
   converse   answer JSON lines from stdin (--jsonl), for testers and tools
   telegram   serve Telegram (needs TELEGRAM_BOT_TOKEN; see README)
+  test-conversations  run testers' transcripts (tests/conversations/) and report
   evaluate   answer quality: the blind test set, held-out NLU, crisis routing, stories
   bench      speed and memory, side by side with a stock-Rasa baseline
   run        the bot's main job: train if needed, then serve Telegram if
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import datetime as dt
 import logging
 import os
 import sys
@@ -55,13 +58,33 @@ def _parser() -> argparse.ArgumentParser:
     check = commands.add_parser("check", help="check the service directory, FAQ and responses")
     check.add_argument("--root", type=Path, default=project.ROOT,
                        help="project folder to check (default: this one)")
+    check.add_argument("--today", type=_date, metavar="YYYY-MM-DD",
+                       help="judge last_verified dates as if today were this date "
+                            "(to see what will go out of date)")
     check.set_defaults(handler=_check)
+
+    preview = commands.add_parser("preview", help="show an FAQ answer or a response as a "
+                                                  "person would receive it (no model needed)")
+    preview.add_argument("id", metavar="ID", help="an FAQ id from data/faq.yml (e.g. apologies) "
+                                                  "or a response from domain.yml (e.g. utter_worried)")
+    preview.add_argument("--root", type=Path, default=project.ROOT,
+                         help="project folder to read (default: this one)")
+    preview.set_defaults(handler=_preview)
 
     train = commands.add_parser("train", help="train the model if its inputs changed")
     train.add_argument("--force", action="store_true", help="train even if nothing changed")
     train.add_argument("--root", type=Path, default=project.ROOT,
                        help="project folder to train (default: this one); the model goes in its models/")
     train.set_defaults(handler=_train)
+
+    transcripts = commands.add_parser(
+        "test-conversations", help="run testers' transcripts through the bot and report")
+    transcripts.add_argument("paths", nargs="*", type=Path, metavar="PATH",
+                             help="transcript files or folders (default: tests/conversations/)")
+    transcripts.add_argument("--junit", type=Path, metavar="PATH",
+                             help="also write the results as JUnit XML to PATH, for CI")
+    transcripts.add_argument("--model", type=Path, help="use this model instead of the current one")
+    transcripts.set_defaults(handler=_test_conversations)
 
     evaluate = commands.add_parser("evaluate", help="measure answer quality on held-out data")
     evaluate.add_argument("--model", type=Path, help="evaluate this model instead of the current one")
@@ -97,19 +120,45 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _date(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a date written as YYYY-MM-DD") from None
+
+
 def _check(args: argparse.Namespace) -> int:
     from bot import content
 
-    problems = content.check(args.root)
+    problems, warnings, services, faq = content.review(args.root, args.today)
+    if warnings:
+        print("Warnings (nothing is stopped yet, but please see to these soon):")
+        for warning in warnings:
+            print(f"  - {warning}")
     for problem in problems:
         print(f"  - {problem}")
     if problems:
         print(f"{len(problems)} problem(s) found. Nothing was changed; fix these and run the check again.")
         return 1
-    files = content.paths(args.root)
-    services = content.load_directory(files.services).services
-    print(f"Content OK: {len(services)} services, "
-          f"{len(content.load_faq(files.faq, files.sources))} FAQ answers.")
+    print(f"Content OK: {len(services)} services, {len(faq)} FAQ answers.")
+    return 0
+
+
+def _preview(args: argparse.Namespace) -> int:
+    from bot import content
+    from bot.preview import PreviewError, preview
+
+    try:
+        print(preview(args.id, args.root))
+    except PreviewError as exc:
+        print(f"signpost: {exc}", file=sys.stderr)
+        return 1
+    except content.ContentError as exc:
+        print("The content has problems, so nothing can be previewed; fix these first "
+              "(make faq-check lists them all):", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  - {problem}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -177,6 +226,12 @@ def _evaluate(args: argparse.Namespace) -> int:
     from bot import evaluate
 
     return evaluate.main(_current_model(args), args.out, args.blind_only)
+
+
+def _test_conversations(args: argparse.Namespace) -> int:
+    from bot import transcripts
+
+    return transcripts.main(args.paths, args.junit, lambda: _current_model(args))
 
 
 def _telegram(args: argparse.Namespace) -> int:

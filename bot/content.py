@@ -10,6 +10,7 @@ by id, and the engine fills in the details from the directory).
 
 from __future__ import annotations
 
+import calendar
 import datetime as dt
 import re
 from dataclasses import dataclass
@@ -25,8 +26,23 @@ FAQ_FILE = project.DATA / "faq.yml"
 SOURCES_FILE = project.DATA / "sources" / "sources.yml"
 
 MIN_FAQ_EXAMPLES = 15
-# Services the bot's own safety answers rely on; they must never be removed.
-REQUIRED_SERVICES = ("police_999", "police_101", "childline", "samaritans")
+# The numbers the bot's emergency and safety answers rely on. The check refuses
+# any other value, and a deleted entry: a slip of the keyboard here would send
+# someone in danger to a wrong number. If one ever really changes nationally,
+# that is a reviewed code change here, not a content edit.
+ESSENTIAL_NUMBERS = {
+    "police_999": "999",
+    "police_101": "101",
+    "silent_solution": "55",
+    "relay_999": "18000",
+    "relay_101": "18001 101",
+    "childline": "0800 1111",
+    "samaritans": "116 123",
+}
+REQUIRED_SERVICES = tuple(ESSENTIAL_NUMBERS)
+# Details not re-checked for this long get a warning, and then fail the check.
+VERIFY_WARN_MONTHS = 6
+VERIFY_FAIL_MONTHS = 12
 _ID = re.compile(r"^[a-z][a-z0-9_]*$")
 # [service_id] or [service_id.field] inside an answer.
 PLACEHOLDER = re.compile(r"\[([a-z][a-z0-9_]*)(?:\.([a-z]+))?\]")
@@ -42,7 +58,7 @@ class Problem:
     message: str
 
     def __str__(self) -> str:
-        where = _shown(self.file) + (f", entry '{self.entry}'" if self.entry else "")
+        where = shown(self.file) + (f", entry '{self.entry}'" if self.entry else "")
         return f"{where}: {self.message}"
 
 
@@ -151,11 +167,20 @@ def response_text(name: str, domain_path: Path = project.DOMAIN) -> str:
 
     For replies that must not depend on the model, such as /emergency.
     """
+    found = responses(domain_path)
+    if not found.get(name):
+        raise ContentError([Problem(domain_path, name, "this response is missing")])
+    return str(found[name][0]["text"])
+
+
+def responses(domain_path: Path = project.DOMAIN) -> dict[str, list[dict]]:
+    """The domain's responses by name, each a list of variations (text and buttons, unfilled)."""
     problems: list[Problem] = []
-    responses = (_read_yaml(domain_path, problems) or {}).get("responses") or {}
-    if problems or name not in responses:
-        raise ContentError(problems or [Problem(domain_path, name, "this response is missing")])
-    return str(responses[name][0]["text"])
+    data = _read_yaml(domain_path, problems) or {}
+    if problems:
+        raise ContentError(problems)
+    return {str(name): [v for v in variations or [] if isinstance(v, dict) and v.get("text")]
+            for name, variations in (data.get("responses") or {}).items()}
 
 
 def faq_response_text(entry: FaqEntry, sources: dict[str, Source]) -> str:
@@ -194,11 +219,27 @@ def paths(root: Path = project.ROOT) -> ContentPaths:
     return ContentPaths(at(SERVICES_FILE), at(FAQ_FILE), at(SOURCES_FILE), at(project.DOMAIN))
 
 
-def check(root: Path = project.ROOT) -> list[Problem]:
+class Review(NamedTuple):
+    problems: list[Problem]  # must be fixed: the check fails and nothing is trained
+    warnings: list[Problem]  # should be seen to soon; nothing is stopped yet
+    services: dict[str, Service]  # what could be read, for the check's summary
+    faq: list[FaqEntry]
+
+
+def check(root: Path = project.ROOT, today: dt.date | None = None) -> list[Problem]:
     """Everything wrong with the staff content and the bot's responses."""
+    return review(root, today).problems
+
+
+def review(root: Path = project.ROOT, today: dt.date | None = None) -> Review:
+    """The check's problems and warnings; ``today`` defaults to the clock."""
+    today = today or dt.date.today()
     services_path, faq_path, sources_path, domain_path = paths(root)
-    services, problems = _read_services(services_path)
+    services, problems = _read_services(services_path, today)
     problems += _missing_required(services, services_path)
+    problems += essential_number_problems(services, services_path)
+    stale, warnings = verification_problems(services, services_path, today)
+    problems += stale
     sources, more = _read_sources(sources_path)
     problems += more
     entries, more = _read_faq(faq_path, sources)
@@ -209,7 +250,46 @@ def check(root: Path = project.ROOT) -> list[Problem]:
     for name, texts in _domain_texts(domain_path, problems):
         for text in texts:
             problems += check_answer(text, directory, domain_path, name)
+    return Review(problems, warnings, services, entries)
+
+
+def essential_number_problems(services: dict[str, Service], path: Path) -> list[Problem]:
+    """Each essential service must still have exactly its number (see ESSENTIAL_NUMBERS)."""
+    problems = []
+    for service_id, number in ESSENTIAL_NUMBERS.items():
+        service = services.get(service_id)
+        written = " ".join((service.phone or "").split()) if service else number
+        if written != number:
+            now = f'not "{written}"' if written else "but it is empty"
+            problems.append(Problem(path, service_id, f"'phone' must be \"{number}\", {now}. People "
+                                    "in danger rely on this number, so the check refuses any change "
+                                    "to it; put it back"))
     return problems
+
+
+def verification_problems(services: dict[str, Service], path: Path,
+                          today: dt.date) -> tuple[list[Problem], list[Problem]]:
+    """Entries whose details were last checked too long ago: (failures, warnings)."""
+    def stale(checked: dt.date, months: int) -> str:
+        return (f"'last_verified' is {checked:%Y-%m-%d}, more than {months} months ago. Check the "
+                "details against its source, then set last_verified to the date you checked")
+
+    failures, warnings = [], []
+    for service in services.values():
+        checked = service.last_verified
+        if checked < months_before(today, VERIFY_FAIL_MONTHS):
+            failures.append(Problem(path, service.id, stale(checked, VERIFY_FAIL_MONTHS)))
+        elif checked < months_before(today, VERIFY_WARN_MONTHS):
+            warnings.append(Problem(path, service.id, stale(checked, VERIFY_WARN_MONTHS)
+                                    + f" (after {VERIFY_FAIL_MONTHS} months the check fails)"))
+    return failures, warnings
+
+
+def months_before(day: dt.date, months: int) -> dt.date:
+    """The same day ``months`` earlier (the month's last day if it is shorter)."""
+    year, month = divmod(day.year * 12 + day.month - 1 - months, 12)
+    return day.replace(year=year, month=month + 1,
+                       day=min(day.day, calendar.monthrange(year, month + 1)[1]))
 
 
 def check_answer(text: str, directory: Directory, file: Path, entry: str) -> list[Problem]:
@@ -237,6 +317,31 @@ def check_answer(text: str, directory: Directory, file: Path, entry: str) -> lis
                                     "directory (data/services.yml); add the service there "
                                     "with its source, then refer to it by id"))
     return problems
+
+
+# The numbers a directory entry may give (spaces ignored). The rule is also
+# written for staff at the top of data/services.yml; keep the two in step.
+_UK_NUMBER = re.compile(
+    r"0[1237]\d{9}"        # 01/02 landline, 03 non-geographic, 07 mobile: 11 digits
+    r"|080[08]\d{6,7}"     # 0800 / 0808 freephone: 10 or 11 digits
+    r"|08001111"           # and Childline's 0800 1111
+    r"|116\d{3}"           # the 116 helplines, such as Samaritans' 116 123
+    r"|999|112|101|111|55"  # emergency, police non-emergency, NHS 111, the Silent Solution
+    r"|18000")             # Relay UK's emergency number
+_SMS_SHORT_CODE = re.compile(r"[6-8]\d{4}")  # five-digit text short codes, such as 85258
+_RELAY_PREFIX = "18001"  # Relay UK: 18001 before any number above
+
+
+def uk_number(value: str, field: str = "phone") -> bool:
+    """Whether a directory entry's phone (or text) number follows the UK rule above."""
+    if not re.fullmatch(r"\d[\d ]*", value):
+        return False
+    digits = value.replace(" ", "")
+    if field == "text" and _SMS_SHORT_CODE.fullmatch(digits):
+        return True
+    if digits.startswith(_RELAY_PREFIX) and len(digits) > len(_RELAY_PREFIX):
+        digits = digits[len(_RELAY_PREFIX):]
+    return _UK_NUMBER.fullmatch(digits) is not None
 
 
 # Digit groups separated by single spaces: "999", "0800 1111", "08 08 16 89 111".
@@ -346,13 +451,20 @@ def _text_field(item: dict, name: str, path: Path, entry: str, problems: list[Pr
     return value.strip()
 
 
-def _read_services(path: Path) -> tuple[dict[str, Service], list[Problem]]:
+def _read_services(path: Path,
+                   today: dt.date | None = None) -> tuple[dict[str, Service], list[Problem]]:
     problems: list[Problem] = []
     services = {}
     for service_id, item in _entries(path, "services", problems):
         before = len(problems)
         fields = {name: _text_field(item, name, path, service_id, problems, required=False)
                   for name in ("phone", "text", "web", "hours", "note")}
+        for name in ("phone", "text"):
+            # Essential numbers have a stricter rule of their own (ESSENTIAL_NUMBERS).
+            if fields[name] and service_id not in ESSENTIAL_NUMBERS and not uk_number(fields[name], name):
+                problems.append(Problem(path, service_id, f"'{name}: {fields[name]}' does not look "
+                                        "like a UK number. Write one number, digits and spaces "
+                                        "only; see the rule at the top of data/services.yml"))
         name = _text_field(item, "name", path, service_id, problems)
         for_whom = _text_field(item, "for", path, service_id, problems)
         source = _text_field(item, "source", path, service_id, problems)
@@ -368,7 +480,7 @@ def _read_services(path: Path) -> tuple[dict[str, Service], list[Problem]]:
         if not isinstance(verified, dt.date):
             problems.append(Problem(path, service_id, "'last_verified' must be the date the details "
                                     "were checked, written as YYYY-MM-DD"))
-        elif verified > dt.date.today():
+        elif verified > (today or dt.date.today()):
             problems.append(Problem(path, service_id, "'last_verified' is in the future"))
         unknown = set(item) - {"id", "name", "for", "source", "last_verified", *fields}
         if unknown:
@@ -467,7 +579,8 @@ def _clip(text: str, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _shown(path: Path) -> str:
+def shown(path: Path) -> str:
+    """A path as people in this project write it: relative to the project when inside it."""
     try:
         return str(Path(path).resolve().relative_to(project.ROOT))
     except ValueError:

@@ -1,9 +1,11 @@
 """Conversations written as files, with what each reply must and must not say.
 
-The same format serves the blind evaluation sets (tests/evaluation/) and any
-tester's transcript. A file is a YAML list of cases:
+The same format serves the blind evaluation sets (tests/evaluation/) and
+testers' transcripts (tests/conversations/, run by bot.transcripts). A file is
+a YAML list of cases, each named by ``conversation:`` (a tester's words) or
+``id:`` (the evaluation's codes):
 
-    - id: W1-001
+    - id: W1-001                  # or: conversation: worried about a niece
       category: urgent            # optional; the evaluation groups by it
       turns:
         - user: he wont let me leave the flat
@@ -14,11 +16,17 @@ tester's transcript. A file is a YAML list of cases:
 Matching ignores case. A value written ``/like this/`` is a regular
 expression. Button titles count as part of the replies. Each case runs as a
 fresh conversation through the real engine.
+
+Plain YAML values are read as the text written: ``user: no`` is the word
+"no", not false, and ``says: [0800]`` keeps its leading zero. A key that is
+not part of the format (a typo such as ``say:``) is an error rather than an
+expectation silently skipped.
 """
 
 from __future__ import annotations
 
 import re
+import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +35,8 @@ from typing import Any
 import yaml
 
 EXPECTATIONS = ("first_says", "says", "never_says")
+CASE_KEYS = frozenset({"id", "conversation", "category", "voice", "turns"})
+TURN_KEYS = frozenset({"user", *EXPECTATIONS})
 
 
 class CaseFileError(ValueError):
@@ -53,44 +63,68 @@ class TurnResult:
     turn: Turn
     replies: list[str]
     failures: list[str] = field(default_factory=list)
+    # The engine's replies as sent (text and buttons apart), for showing to people.
+    sent: list[Any] = field(default_factory=list)
 
 
 @dataclass
 class CaseResult:
     case: Case
     turns: list[TurnResult]
+    seconds: float = 0.0
 
     @property
     def passed(self) -> bool:
         return not any(t.failures for t in self.turns)
 
 
+class _TextLoader(yaml.SafeLoader):
+    """YAML as written: plain values stay text (only empty values and ``~`` are nothing)."""
+
+
+_TextLoader.yaml_implicit_resolvers = {
+    first: [(tag, pattern) for tag, pattern in resolvers
+            if tag in ("tag:yaml.org,2002:null", "tag:yaml.org,2002:merge")]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
 def load(path: Path) -> list[Case]:
     """The cases in one file, or a CaseFileError that says what is wrong and where."""
     try:
-        document = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        document = yaml.load(Path(path).read_text(encoding="utf-8"), Loader=_TextLoader)
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         raise CaseFileError(f"{path}: cannot be read as YAML: {exc}") from None
-    if not isinstance(document, list):
-        raise CaseFileError(f"{path}: should be a list of cases, each starting with '- id:'")
+    if not isinstance(document, list) or not document:
+        raise CaseFileError(f"{path}: should be a list of cases, each starting with "
+                            "'- conversation:' (or '- id:')")
     cases, seen = [], set()
     for number, item in enumerate(document, 1):
         where = f"{path}, case {number}"
         if not isinstance(item, dict) or not isinstance(item.get("turns"), list) or not item["turns"]:
             raise CaseFileError(f"{where}: needs 'turns', a list of at least one turn")
         case_id = str(item.get("id") or item.get("conversation") or number)
+        where = f"{where} ('{case_id}')"
+        _known_keys(item, CASE_KEYS, where)
         if case_id in seen:
-            raise CaseFileError(f"{where}: the id '{case_id}' is used twice")
+            raise CaseFileError(f"{where}: the name '{case_id}' is used twice")
         seen.add(case_id)
-        turns = tuple(_turn(turn, f"{where} ('{case_id}'), turn {n}")
-                      for n, turn in enumerate(item["turns"], 1))
+        turns = tuple(_turn(turn, f"{where}, turn {n}") for n, turn in enumerate(item["turns"], 1))
         cases.append(Case(case_id, str(item.get("category") or ""), turns))
     return cases
 
 
+def _known_keys(item: dict, allowed: frozenset[str], where: str) -> None:
+    unknown = sorted(str(key) for key in item if key not in allowed)
+    if unknown:
+        raise CaseFileError(f"{where}: '{unknown[0]}' is not part of the format; "
+                            f"use {', '.join(sorted(allowed))}")
+
+
 def _turn(item: Any, where: str) -> Turn:
-    if not isinstance(item, dict) or not isinstance(item.get("user"), str):
+    if not isinstance(item, dict) or not isinstance(item.get("user"), str) or not item["user"].strip():
         raise CaseFileError(f"{where}: needs 'user', the message as the person types it")
+    _known_keys(item, TURN_KEYS, where)
     values = {}
     for key in EXPECTATIONS:
         value = item.get(key) or []
@@ -125,18 +159,21 @@ def reply_text(reply: Any) -> str:
 async def run(engine: Any, case: Case) -> CaseResult:
     """Play one case through the engine as a fresh conversation and check every turn."""
     conversation = f"case-{uuid.uuid4().hex}"
+    started = time.perf_counter()
     results = []
     for turn in case.turns:
-        replies = [reply_text(r) for r in await engine.respond(conversation, turn.user)]
-        results.append(TurnResult(turn, replies, check(turn, replies)))
-    return CaseResult(case, results)
+        sent = await engine.respond(conversation, turn.user)
+        replies = [reply_text(r) for r in sent]
+        results.append(TurnResult(turn, replies, check(turn, replies), sent))
+    return CaseResult(case, results, time.perf_counter() - started)
 
 
 def check(turn: Turn, replies: list[str]) -> list[str]:
     """What the replies to one turn got wrong, in words a tester can act on."""
     everything = "\n".join(replies)
     first = replies[0] if replies else ""
-    failures = [f"the first reply should say {x!r}" for x in turn.first_says if not contains(first, x)]
-    failures += [f"the replies should say {x!r}" for x in turn.says if not contains(everything, x)]
-    failures += [f"the replies should not say {x!r}" for x in turn.never_says if contains(everything, x)]
+    # Quoted as the tester wrote them (no escaping), so a pattern reads as in the file.
+    failures = [f'the first reply should say "{x}"' for x in turn.first_says if not contains(first, x)]
+    failures += [f'the replies should say "{x}"' for x in turn.says if not contains(everything, x)]
+    failures += [f'the replies should not say "{x}"' for x in turn.never_says if contains(everything, x)]
     return failures

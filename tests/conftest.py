@@ -4,12 +4,15 @@ an engine on a throwaway SQLite tracker store."""
 from __future__ import annotations
 
 import asyncio
+import shutil
 import uuid
 from pathlib import Path
 
 import pytest
+import yaml
 
 import bot  # noqa: F401  (environment defaults before Rasa is imported)
+from bot import project
 
 
 def write_endpoints(folder: Path) -> Path:
@@ -65,3 +68,18 @@ def new_id():
 
 def texts(replies) -> str:
     return "\n".join(reply.text for reply in replies)
+
+
+@pytest.fixture
+def copy(tmp_path) -> Path:
+    """A copy of the project's content that a test may break."""
+    for name in ("config.yml", "domain.yml"):
+        shutil.copy(project.ROOT / name, tmp_path / name)
+    shutil.copytree(project.DATA, tmp_path / "data")
+    return tmp_path
+
+
+def edit_yaml(path: Path, change) -> None:
+    data = yaml.safe_load(path.read_text())
+    change(data)
+    path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False))

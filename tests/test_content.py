@@ -3,31 +3,17 @@ and a failed check never replaces the current model."""
 
 from __future__ import annotations
 
+import datetime as dt
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-import yaml
 
-from bot import content, project
+from bot import content
 from bot.training import TrainingError, ensure_model
-
-
-@pytest.fixture
-def copy(tmp_path) -> Path:
-    """A copy of the project's content that a test may break."""
-    for name in ("config.yml", "domain.yml"):
-        shutil.copy(project.ROOT / name, tmp_path / name)
-    shutil.copytree(project.DATA, tmp_path / "data")
-    return tmp_path
-
-
-def edit_yaml(path: Path, change) -> None:
-    data = yaml.safe_load(path.read_text())
-    change(data)
-    path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False))
+from conftest import edit_yaml
 
 
 def faq_entry(data, entry_id):
@@ -151,8 +137,8 @@ def test_a_failed_check_trains_nothing_and_leaves_the_model_untouched(copy, mode
     assert current.read_bytes() == before
 
 
-def run_check(root: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "bot", "check", "--root", str(root)],
+def run_check(root: Path, *options: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "bot", "check", "--root", str(root), *options],
                           capture_output=True, text=True, timeout=120)
 
 
@@ -171,3 +157,101 @@ def test_the_check_command_fails_clearly_on_broken_content(copy):
     assert "services.yml: this is not valid YAML at line 4" in done.stdout
     assert "entry 'apologies': 'quote' is missing" in done.stdout
     assert "problem(s) found. Nothing was changed" in done.stdout
+
+
+# --- the essential numbers, the UK number rule and last_verified dates ---------------
+
+
+@pytest.mark.parametrize("service_id, changed, number", [
+    ("police_999", "998", "999"),
+    ("police_101", "111", "101"),
+    ("childline", "0800 1112", "0800 1111"),
+    ("samaritans", "116 000", "116 123"),
+    ("silent_solution", "5", "55"),
+    ("relay_999", "18001", "18000"),
+    ("relay_101", "18001 999", "18001 101"),
+])
+def test_an_essential_number_cannot_be_changed(copy, service_id, changed, number):
+    edit_yaml(copy / "data" / "services.yml", lambda d: service(d, service_id).update(phone=changed))
+    assert any(f"services.yml, entry '{service_id}': 'phone' must be \"{number}\", "
+               f"not \"{changed}\". People in danger rely on this number" in m for m in messages(copy))
+
+
+def test_an_essential_number_cannot_be_emptied(copy):
+    edit_yaml(copy / "data" / "services.yml",
+              lambda d: service(d, "police_999").update(phone=None, web="https://www.police.uk"))
+    assert any("entry 'police_999': 'phone' must be \"999\", but it is empty" in m
+               for m in messages(copy))
+
+
+@pytest.mark.parametrize("service_id", sorted(content.ESSENTIAL_NUMBERS))
+def test_an_essential_service_cannot_be_deleted(copy, service_id):
+    edit_yaml(copy / "data" / "services.yml", lambda d: d["services"].remove(service(d, service_id)))
+    assert any(f"services.yml, entry '{service_id}': this service is missing" in m
+               for m in messages(copy))
+
+
+@pytest.mark.parametrize("number", ["0909 123 4567", "+44 808 800 5000", "0808 80 500",
+                                    "555-0100", "0808 800 5000 (free)", "1234"])
+def test_a_number_that_is_not_a_uk_number_is_refused(copy, number):
+    edit_yaml(copy / "data" / "services.yml",
+              lambda d: service(d, "nspcc_helpline").update(phone=number))
+    assert any(f"services.yml, entry 'nspcc_helpline': 'phone: {number}' does not look like a "
+               "UK number" in m for m in messages(copy))
+
+
+@pytest.mark.parametrize("field, number", [
+    ("phone", "01865 123456"), ("phone", "0300 123 1234"), ("phone", "07700 900123"),
+    ("phone", "0800 555 111"), ("phone", "116 000"), ("phone", "18001 0808 800 5000"),
+    ("phone", "111"), ("text", "85258"),
+])
+def test_uk_numbers_written_as_documented_are_accepted(copy, field, number):
+    edit_yaml(copy / "data" / "services.yml",
+              lambda d: service(d, "nspcc_helpline").update({field: number}))
+    assert messages(copy) == []
+
+
+TODAY = dt.date(2027, 3, 15)
+
+
+def verified(copy: Path, service_id: str, when: dt.date) -> None:
+    """Every service checked on TODAY, except ``service_id``, checked ``when``."""
+    def change(d):
+        for s in d["services"]:
+            s["last_verified"] = when if s["id"] == service_id else TODAY
+    edit_yaml(copy / "data" / "services.yml", change)
+
+
+def test_details_checked_7_months_ago_warn_but_pass(copy):
+    verified(copy, "childline", dt.date(2026, 8, 14))
+    review = content.review(copy, today=TODAY)
+    assert review.problems == []
+    assert [str(w) for w in review.warnings] == [
+        f"{copy / 'data' / 'services.yml'}, entry 'childline': 'last_verified' is 2026-08-14, "
+        "more than 6 months ago. Check the details against its source, then set last_verified "
+        "to the date you checked (after 12 months the check fails)"]
+
+
+def test_details_checked_13_months_ago_fail(copy):
+    verified(copy, "childline", dt.date(2026, 2, 14))
+    assert any("entry 'childline': 'last_verified' is 2026-02-14, more than 12 months ago" in m
+               for m in [str(p) for p in content.check(copy, today=TODAY)])
+
+
+def test_details_checked_within_6_months_pass_without_a_warning(copy):
+    verified(copy, "childline", dt.date(2026, 9, 15))
+    review = content.review(copy, today=TODAY)
+    assert (review.problems, review.warnings) == ([], [])
+
+
+def test_the_command_prints_warnings_and_still_passes(copy):
+    verified(copy, "samaritans", dt.date(2026, 8, 1))
+    done = run_check(copy, "--today", TODAY.isoformat())
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "Warnings" in done.stdout and "entry 'samaritans': 'last_verified'" in done.stdout
+    assert "Content OK" in done.stdout
+
+    verified(copy, "samaritans", dt.date(2026, 1, 1))
+    done = run_check(copy, "--today", TODAY.isoformat())
+    assert done.returncode == 1
+    assert "entry 'samaritans': 'last_verified' is 2026-01-01, more than 12 months ago" in done.stdout
