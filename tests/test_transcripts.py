@@ -13,7 +13,7 @@ from bot import transcripts
 PASSING = """\
 - conversation: worried, nobody in danger now
   turns:
-    - user: I'm worried about my niece, her boyfriend is much older
+    - user: I'm worried about my niece, she keeps coming home with expensive presents
       first_says: ["999"]
       says: ["101", "No, not right now"]
     - user: /deny
