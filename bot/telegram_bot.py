@@ -13,17 +13,16 @@ conversation id; the adapter adds only what Telegram needs:
 * replies split to Telegram's limit and sent as plain text, so nothing a user
   types can break the formatting;
 * chats handled concurrently, each chat's messages in order;
-* polling that confirms an update only once it is handled
-  (bot/telegram_delivery.py), so a crash loses nothing and repeats nothing;
+* polling that confirms an update only once it has been answered, and sends
+  that are retried (bot/telegram_delivery.py), so no reply is lost;
 * a fixed fail-safe reply with 999, 101 and Childline if the engine fails or
-  is too slow, logged without the message text.
+  is too slow, or the answer cannot be sent, logged without the message text.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from contextvars import ContextVar
 import os
 import re
 import secrets
@@ -40,8 +39,9 @@ from telegram import (
     LinkPreviewOptions,
     Update,
 )
-from telegram.error import TelegramError
+from telegram.error import BadRequest, Forbidden, TelegramError
 from telegram.ext import (
+    AIORateLimiter,
     Application,
     BaseUpdateProcessor,
     CallbackQueryHandler,
@@ -57,13 +57,17 @@ from bot import content, project, safety
 from bot.fixed_replies import FixedReplies
 from bot.pseudonyms import Pseudonyms, load_key
 from bot.splitting import split_message
-from bot.telegram_delivery import ConfirmingBot, HandledUpdates, MarkingRateLimiter, answering
+from bot.telegram_delivery import ConfirmingBot, HandledUpdates
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_BASE_URL = "https://api.telegram.org/bot"
 _TOKEN = re.compile(r"^\d{3,}:[A-Za-z0-9_-]{30,}$")
 _SECRET = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
+# An update whose answer and fail-safe could not be sent is handled again after
+# this pause, doubling up to the maximum.
+RETRY_PAUSE = 1.0
+MAX_RETRY_PAUSE = 60.0
 # Telegram lets a bot delete messages in a private chat for 48 hours; /clear
 # asks for the most recent ones by id, in the batches the API accepts.
 CLEAR_RECENT_MESSAGES = 1000
@@ -95,6 +99,7 @@ class Settings:
     port: int = 8443
     webhook_secret: str = ""
     reply_timeout: float = 10.0
+    send_retry_seconds: float = 30.0
     retention_days: float = 7.0
     max_messages_per_second: float = 30.0
     log_message_text: bool = False
@@ -125,6 +130,8 @@ class Settings:
             port=_number(env, "WEBHOOK_PORT", cls.port, int),
             webhook_secret=secret,
             reply_timeout=_number(env, "SIGNPOST_REPLY_TIMEOUT", cls.reply_timeout, float),
+            send_retry_seconds=_number(env, "SIGNPOST_SEND_RETRY_SECONDS", cls.send_retry_seconds,
+                                       float),
             retention_days=_number(env, "SIGNPOST_RETENTION_DAYS", cls.retention_days, float),
             max_messages_per_second=_number(env, "TELEGRAM_MAX_MESSAGES_PER_SECOND",
                                             cls.max_messages_per_second, float),
@@ -150,12 +157,17 @@ class PerChatOrder(BaseUpdateProcessor):
     """Different chats are processed concurrently; one chat's updates in order.
 
     PTB's processor hook: each update waits only for earlier updates from the
-    same chat, so one slow conversation never holds up the others.
+    same chat, so one slow conversation never holds up the others. It is also
+    where an update is confirmed, once ``settle`` says it was answered; an
+    update whose answer and fail-safe both could not be sent is handled again
+    after a pause, still ahead of the chat's later updates.
     """
 
-    def __init__(self, on_done: Any = None, max_concurrent_updates: int = 512) -> None:
+    def __init__(self, settle: Any, confirm: Any, max_concurrent_updates: int = 512) -> None:
         super().__init__(max_concurrent_updates)
-        self._on_done = on_done  # told when each update has been handled
+        self._settle = settle  # update -> True once answered (or unanswerable for good)
+        self._confirm = confirm
+        self.application: Application | None = None  # set once built, to handle updates again
         self._locks: dict[Any, asyncio.Lock] = {}
         self._waiting: defaultdict[Any, int] = defaultdict(int)
 
@@ -166,11 +178,15 @@ class PerChatOrder(BaseUpdateProcessor):
         self._waiting[key] += 1
         try:
             async with lock:
-                try:
-                    await coroutine
-                finally:
-                    if self._on_done:
-                        self._on_done(update)
+                await coroutine
+                pause = RETRY_PAUSE
+                while not self._settle(update):
+                    await asyncio.sleep(pause)
+                    if not (self.application and self.application.running):
+                        return  # stopping: unconfirmed, so Telegram sends it again
+                    pause = min(pause * 2, MAX_RETRY_PAUSE)
+                    await self.application.process_update(update)
+                self._confirm(update)
         finally:
             self._waiting[key] -= 1
             if not self._waiting[key]:
@@ -184,13 +200,19 @@ class PerChatOrder(BaseUpdateProcessor):
         pass
 
 
-class _Turn:
-    """Whether the current answer holds the adapter's answer turn."""
-
-    held = False
+class _GaveUp(Exception):
+    """Ends a handler whose reply could not be sent; the fail-safe was tried."""
 
 
-_turn: ContextVar[_Turn | None] = ContextVar("turn", default=None)
+@dataclass
+class _Progress:
+    """How far the answer to one update got, kept until the update is confirmed,
+    so that handling it again neither asks the engine again nor repeats a message."""
+
+    replies: list[tuple[str, Any]] | None = None  # the engine's answer: (text, keyboard)
+    sent: int = 0  # messages delivered, over all attempts
+    reached: int = 0  # messages reached in this attempt
+    undelivered: bool = False  # neither the answer nor the fail-safe could be sent
 
 
 class SignpostBot:
@@ -203,26 +225,12 @@ class SignpostBot:
         self.replies = replies
         self.pseudonyms = pseudonyms
         self._told_private_only: set[str] = set()
-        # One answer at a time, from the engine starting its work to the reply
-        # being sent, so that a crash cannot fall between an update being marked
-        # answered and its reply leaving (see telegram_delivery). With the SQLite
-        # store the engine's work is all CPU, so this costs little throughput
-        # (with PostgreSQL its queries are serialised too); an engine that never
-        # starts its work (a timeout) never holds the turn.
-        self._answer_turn = asyncio.Lock()
+        self._progress: dict[int, _Progress] = {}  # by update id, until confirmed
 
     def use_engine(self, engine: Any) -> None:
         self.engine = engine
         if hasattr(engine, "wait_for_turn"):
-            engine.wait_for_turn(self._take_turn)
-
-    async def _take_turn(self) -> None:
-        """The engine's gate: called right before its work starts."""
-        await asyncio.sleep(0)  # let other conversations queue fairly
-        turn = _turn.get()
-        if turn is not None:
-            await self._answer_turn.acquire()
-            turn.held = True
+            engine.wait_for_turn(_yield)
 
     def register(self, app: Application) -> None:
         private = filters.ChatType.PRIVATE
@@ -291,8 +299,9 @@ class SignpostBot:
 
     async def button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         query = update.callback_query
-        await query.answer()
-        try:  # the question has been answered: take its buttons away
+        try:  # stops the button's spinner; a press answered before (a retry) is refused
+            await query.answer()
+            # the question has been answered: take its buttons away
             await query.edit_message_reply_markup(reply_markup=None)
         except TelegramError:
             pass
@@ -318,10 +327,7 @@ class SignpostBot:
         if chat in self._told_private_only:
             return
         self._told_private_only.add(chat)
-        try:
-            await self.send(update, self.replies.private_only)
-        except TelegramError:  # e.g. a channel where the bot may not post
-            pass
+        await self.send(update, self.replies.private_only)  # a channel may refuse: given up
 
     # --- the engine, with the fail-safe --------------------------------------------
 
@@ -329,15 +335,14 @@ class SignpostBot:
         return self.pseudonyms.of(update.effective_chat.id)
 
     async def converse(self, update: Update, text: str) -> None:
-        turn = _Turn()
-        _turn.set(turn)
-        try:
-            await self._converse(update, text)
-        finally:
-            if turn.held:
-                self._answer_turn.release()
+        progress = self._progress_of(update)
+        if progress.replies is None:  # handled again after a failed send: same answer
+            progress.replies = await self._ask_engine(update, text)
+        for text, keyboard in progress.replies:
+            await self.send(update, text, keyboard)
 
-    async def _converse(self, update: Update, text: str) -> None:
+    async def _ask_engine(self, update: Update, text: str) -> list[tuple[str, Any]]:
+        """The engine's replies as (text, keyboard), or the fail-safe reply."""
         conversation = self.conversation(update)
         if self.settings.log_message_text:
             logger.info("Message in %s: %r", conversation, text)
@@ -352,43 +357,93 @@ class SignpostBot:
             logger.error("The engine failed (%s); sent the fail-safe reply", type(exc).__name__)
             replies = None
         if not replies:
-            await self.send(update, self.replies.failsafe)
-            return
-        for reply in replies:
-            keyboard = None
-            if reply.buttons:
-                keyboard = InlineKeyboardMarkup(
-                    [[InlineKeyboardButton(b.title, callback_data=b.payload)] for b in reply.buttons]
-                )
-            await self.send(update, reply.text, keyboard)
+            return [(self.replies.failsafe, None)]
+        return [(reply.text, _keyboard(reply.buttons)) for reply in replies]
+
+    # --- sending, with the fail-safe ---------------------------------------------------
 
     async def send(self, update: Update, text: str, keyboard: InlineKeyboardMarkup | None = None) -> None:
         """Send ``text`` as plain text, split to Telegram's limit; buttons go on the last piece.
 
-        Sending takes the answer turn (unless this answer already holds it), so
-        no other work runs between the update being marked answered and the send.
+        A message that cannot be sent (after the bot's retries) is replaced by
+        the fail-safe reply and the handler ends; if the fail-safe cannot be
+        sent either, the update is left unanswered so that it is handled again.
         """
-        turn = _turn.get()
-        if turn is not None and turn.held:
-            await self._send_pieces(update, text, keyboard)
-            return
-        async with self._answer_turn:
-            await self._send_pieces(update, text, keyboard)
-
-    async def _send_pieces(self, update: Update, text: str,
-                           keyboard: InlineKeyboardMarkup | None) -> None:
-        answering.set(update)  # the rate limiter marks it answered as the reply goes out
+        progress = self._progress_of(update)
         pieces = split_message(text)
         for number, piece in enumerate(pieces, start=1):
-            await update.get_bot().send_message(
-                update.effective_chat.id, piece,
-                reply_markup=keyboard if number == len(pieces) else None)
+            progress.reached += 1
+            if progress.reached <= progress.sent:
+                continue  # delivered in an earlier attempt
+            try:
+                await self._send_one(update, piece, keyboard if number == len(pieces) else None)
+            except (Forbidden, BadRequest) as exc:  # blocked by the person, chat gone: for good
+                logger.warning("A chat cannot be written to (%s); its update is given up",
+                               type(exc).__name__)
+                raise _GaveUp from None
+            except (TelegramError, asyncio.TimeoutError) as exc:
+                await self._send_failsafe(update, progress, exc)
+            progress.sent += 1
+
+    async def _send_one(self, update: Update, text: str,
+                        keyboard: InlineKeyboardMarkup | None = None) -> None:
+        bot = update.get_bot()
+        # The bot retries for retry_for; the margin covers the last request's own time-out.
+        await asyncio.wait_for(bot.send_message(update.effective_chat.id, text, reply_markup=keyboard),
+                               getattr(bot, "retry_for", 30.0) + 15)
+
+    async def _send_failsafe(self, update: Update, progress: _Progress, error: Exception) -> None:
+        logger.error("A reply could not be sent (%s); sending the fail-safe reply",
+                     type(error).__name__)
+        try:
+            for piece in split_message(self.replies.failsafe):
+                await self._send_one(update, piece)
+        except (TelegramError, asyncio.TimeoutError) as exc:
+            logger.error("The fail-safe reply could not be sent either (%s); "
+                         "the update will be handled again", type(exc).__name__)
+            progress.undelivered = True
+        raise _GaveUp
+
+    def _progress_of(self, update: Update) -> _Progress:
+        return self._progress.setdefault(update.update_id, _Progress())
+
+    def settle(self, update: object) -> bool:
+        """Whether ``update`` is done with (PerChatOrder confirms it); if not, it is
+        handled again, resuming where its answer stopped."""
+        if not isinstance(update, Update):
+            return True
+        progress = self._progress.get(update.update_id)
+        if progress is not None and progress.undelivered:
+            progress.undelivered, progress.reached = False, 0
+            return False
+        self._progress.pop(update.update_id, None)
+        return True
 
     async def on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
-        # Never log the update itself: it holds the chat id and the message text.
         error = context.error
+        if isinstance(error, _GaveUp):
+            return  # already logged, and the fail-safe tried
+        # Never log the update itself: it holds the chat id and the message text.
         logger.error("Error while handling an update: %s", type(error).__name__,
                      exc_info=(type(error), error, error.__traceback__) if error else None)
+        if isinstance(update, Update) and update.effective_chat and \
+                update.effective_chat.type == "private":
+            try:  # a fault in a handler must not leave the person with nothing
+                await self._send_failsafe(update, self._progress_of(update), error)
+            except _GaveUp:
+                pass
+
+
+def _keyboard(buttons: Any) -> InlineKeyboardMarkup | None:
+    if not buttons:
+        return None
+    return InlineKeyboardMarkup([[InlineKeyboardButton(b.title, callback_data=b.payload)]
+                                 for b in buttons])
+
+
+async def _yield() -> None:
+    """Let other chats' messages that arrived meanwhile take their turn first."""
+    await asyncio.sleep(0)
 
 
 def build_application(settings: Settings, engine_loader: Any, replies: FixedReplies,
@@ -417,20 +472,24 @@ def build_application(settings: Settings, engine_loader: Any, replies: FixedRepl
         settings.token,
         base_url=settings.base_url,
         defaults=Defaults(link_preview_options=LinkPreviewOptions(is_disabled=True)),
-        rate_limiter=MarkingRateLimiter(lambda update: bot.handled(update),
-                                        overall_max_rate=settings.max_messages_per_second),
+        # PTB's rate limiter keeps within Telegram's limits and waits out 429s.
+        rate_limiter=AIORateLimiter(overall_max_rate=settings.max_messages_per_second,
+                                    max_retries=3),
         request=HTTPXRequest(connection_pool_size=256),
         get_updates_request=HTTPXRequest(),
         ledger=HandledUpdates(settings.state_dir / "telegram-updates.db"),
+        retry_for=settings.send_retry_seconds,
     )
+    order = PerChatOrder(settle=signpost.settle, confirm=bot.confirm)
     app = (
         Application.builder()
         .bot(bot)
-        .concurrent_updates(PerChatOrder(on_done=bot.handled))
+        .concurrent_updates(order)
         .post_init(post_init)
         .post_stop(post_stop)
         .build()
     )
+    order.application = app
     signpost.register(app)
     app.bot_data["signpost"] = signpost
     return app
@@ -476,6 +535,9 @@ def quiet_http_logs() -> None:
     # httpx logs every request URL at INFO, and Telegram URLs contain the bot token.
     for name in ("httpx", "httpcore", "telegram.ext.Updater", "apscheduler"):
         logging.getLogger(name).setLevel(logging.WARNING)
+    # PTB logs a traceback for every error page that is not JSON (a 502 from Telegram's
+    # front end); the bot's retry logs one line for it instead.
+    logging.getLogger("telegram.request").setLevel(logging.CRITICAL)
 
 
 def run(settings: Settings, model: Path, endpoints: Path = project.ENDPOINTS) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import math
 import os
 import sqlite3
 import subprocess
@@ -216,6 +217,17 @@ def test_huge_odd_and_formatted_input_is_answered_safely(polling, standin):
     assert all("parse_mode" not in c.params for c in standin.sent_to(chat.id))
 
 
+@pytest.mark.parametrize("status, retry_after", [(429, 1), (502, None)], ids=["429", "502"])
+def test_a_send_that_fails_once_is_retried_and_the_answer_itself_arrives(
+        polling, standin, status, retry_after):
+    chat = Chat(standin)
+    standin.fail("sendMessage", status, chat_id=chat.id, retry_after=retry_after)
+    (answer,) = chat.say("how do i report a concern about a child")
+    assert "101" in answer and "something went wrong" not in answer.lower()
+    tries = [c.status for c in standin.calls_to("sendMessage") if int(c.params["chat_id"]) == chat.id]
+    assert tries == [status, 200]
+
+
 def test_twenty_chats_writing_at_once_all_get_answers(polling, standin):
     chats = [Chat(standin) for _ in range(20)]
     for chat in chats:
@@ -389,11 +401,13 @@ def own_standin():
     server.stop()
 
 
-def run_in_process(standin: TelegramStandIn, engine: MisbehavingEngine, test, timeout: float = 0.5):
+def run_in_process(standin: TelegramStandIn, engine: MisbehavingEngine, test, timeout: float = 0.5,
+                   send_retry: float = 30.0):
     """Run the real PTB application in this process, polling the stand-in."""
     import tempfile
 
     settings = Settings(token=TOKEN, base_url=standin.base_url, reply_timeout=timeout,
+                        send_retry_seconds=send_retry,
                         state_dir=Path(tempfile.mkdtemp(prefix="signpost-state-")))
     replies = FixedReplies.build(content.load_directory(), settings.retention_days)
 
@@ -461,6 +475,40 @@ def test_messages_in_one_chat_are_handled_in_order(own_standin):
         assert texts == [f"answer to m{n}" for n in range(8)]
         assert [t for _, t in engine.seen if t.startswith("m")] == [f"m{n}" for n in range(8)]
     run_in_process(standin, engine, test, timeout=5)
+
+
+def test_an_answer_that_cannot_be_sent_is_replaced_by_the_fail_safe(own_standin):
+    standin = own_standin
+
+    def test():
+        chat = Chat(standin)
+        standin.fail("sendMessage", 502, chat_id=chat.id, times=math.inf,
+                     when=lambda params: "answer to" in params["text"])
+        (failsafe,) = chat.say("hello")
+        assert all(n in failsafe for n in ("999", "101", "0800 1111"))
+        assert [c.status for c in standin.calls_to("sendMessage")
+                if int(c.params["chat_id"]) == chat.id][-1] == 200
+    run_in_process(standin, MisbehavingEngine(slow), test, send_retry=0.5)
+
+
+def test_when_nothing_can_be_sent_the_update_is_answered_later_without_asking_again(own_standin):
+    standin = own_standin
+    engine = MisbehavingEngine(slow)
+
+    def test():
+        chat = Chat(standin)
+        # Two tries of the answer, then two of the fail-safe, all fail: the update
+        # is handled again after a pause, and then the answer itself goes out.
+        standin.fail("sendMessage", 502, chat_id=chat.id, times=4)
+        standin.push(text_update(chat.id, standin.next_message_id(), "first"))
+        standin.push(text_update(chat.id, standin.next_message_id(), "second"))
+        texts = standin.wait_for_messages(chat.id, 2)
+        assert texts == ["answer to first", "answer to second"]
+        statuses = [c.status for c in standin.calls_to("sendMessage")
+                    if int(c.params["chat_id"]) == chat.id]
+        assert statuses == [502] * 4 + [200] * 2
+        assert [t for _, t in engine.seen] == ["first", "second"]  # the engine asked once each
+    run_in_process(standin, engine, test, send_retry=0.5)
 
 
 # --- splitting ------------------------------------------------------------------------
