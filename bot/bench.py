@@ -11,7 +11,9 @@ cold start (process start to first answer) and peak RSS of a serving
 process, and training time (full, and after editing one answer's text).
 Through the Telegram adapter (the real ``python -m bot telegram`` process,
 polling a loopback stand-in for the Bot API): the same latencies, and the
-adapter's overhead over the bare engine.
+adapter's overhead over the bare engine; and a burst: 20 chats writing at
+once while every ``sendMessage`` takes 150 ms, as a round trip to Telegram
+can, which shows whether chats wait for each other's sends.
 
 Baseline: the same training data and domain, trained with Rasa's default
 ``rasa init`` configuration, served by ``rasa run`` with the REST channel (as
@@ -277,6 +279,43 @@ async def telegram_loads(model: Path, folder: Path, conversations: int) -> dict:
         standin.stop()
 
 
+SEND_DELAY = 0.150  # a slow round trip to Telegram, for the burst
+
+
+def telegram_burst(model: Path, folder: Path, chats: int = CONCURRENCY) -> dict:
+    """``chats`` people write at once, each sendMessage taking SEND_DELAY: time to each
+    first reply (from the updates being available to the reply being delivered), with
+    Telegram's default rate limit in place."""
+    from bot.telegram_standin import TelegramStandIn, text_update
+
+    standin = TelegramStandIn().start()
+    env = {**os.environ, "TELEGRAM_BOT_TOKEN": "123456789:" + "U" * 35,
+           "TELEGRAM_API_BASE_URL": standin.base_url, "SIGNPOST_ID_KEY": "k" * 32,
+           "SIGNPOST_STATE_DIR": str(folder / "state")}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bot", "telegram", "--model", str(model),
+         "--endpoints", str(_endpoints(folder))],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        standin.push(text_update(1, standin.next_message_id(), "/start"))
+        standin.wait_until(lambda: any(c.done for c in standin.sent_to(1)), 300)
+        standin.send_delay = SEND_DELAY
+        ids = range(20_001, 20_001 + chats)
+        pushed = time.monotonic()
+        for chat in ids:
+            standin.push(text_update(chat, standin.next_message_id(), "how do i report abuse"))
+        standin.wait_until(lambda: all(any(c.done for c in standin.sent_to(chat)) for chat in ids),
+                           120)
+        firsts = sorted(min(c.done for c in standin.sent_to(chat) if c.done) - pushed
+                        for chat in ids)
+        return {"chats": chats, "send_delay_ms": SEND_DELAY * 1000,
+                "first_reply_p50_ms": statistics.median(firsts) * 1000,
+                "first_reply_max_ms": firsts[-1] * 1000}
+    finally:
+        _stop(process)
+        standin.stop()
+
+
 async def scale_out_loads(model: Path, folder: Path, conversations: int) -> dict[str, Load]:
     """Throughput of one instance and of two behind one URL, sharing PostgreSQL and Redis.
 
@@ -409,7 +448,7 @@ def run(model: Path, conversations: int = 50, with_baseline: bool = True) -> dic
     from bot import local_servers
 
     steps = ["Signpost: engine latency", "Signpost: cold start and memory",
-             "Signpost: Telegram adapter", "Signpost: training"]
+             "Signpost: Telegram adapter", "Signpost: Telegram burst", "Signpost: training"]
     scale_out = local_servers.available()
     if scale_out:
         steps.append("Signpost: one and two instances")
@@ -435,6 +474,7 @@ def run(model: Path, conversations: int = 50, with_baseline: bool = True) -> dic
                          lambda f: cold_start_and_memory(model, f, conversations)))
         ours["telegram"] = step("Signpost: Telegram adapter",
                                 lambda f: asyncio.run(telegram_loads(model, f, conversations)))
+        ours["burst"] = step("Signpost: Telegram burst", lambda f: telegram_burst(model, f))
         ours["training"] = step("Signpost: training", train_times)
         if scale_out:
             ours["instances"] = step("Signpost: one and two instances", lambda f: asyncio.run(
@@ -525,6 +565,19 @@ def table(results: dict) -> str:
         f"| cold start to first Telegram reply | | {ours['telegram']['cold_start_s']:.1f} s | |",
         f"| peak RSS of the adapter process | | {ours['telegram']['peak_rss_mb']:.0f} MB | |",
     ]
+    burst = ours.get("burst")
+    if burst:
+        adapter += [
+            "",
+            f"A burst: {burst['chats']} chats write at once and every sendMessage takes "
+            f"{burst['send_delay_ms']:.0f} ms (Telegram's default rate limit in place); time to "
+            "each chat's first reply:",
+            "",
+            "| figure | p50 | slowest |",
+            "|---|---|---|",
+            f"| first reply | {burst['first_reply_p50_ms']:.0f} ms "
+            f"| {burst['first_reply_max_ms']:.0f} ms |",
+        ]
     instances = ours.get("instances")
     if instances:
         one, two = instances["1"], instances["2"]

@@ -229,8 +229,6 @@ class SignpostBot:
 
     def use_engine(self, engine: Any) -> None:
         self.engine = engine
-        if hasattr(engine, "wait_for_turn"):
-            engine.wait_for_turn(_yield)
 
     def register(self, app: Application) -> None:
         private = filters.ChatType.PRIVATE
@@ -439,11 +437,6 @@ def _keyboard(buttons: Any) -> InlineKeyboardMarkup | None:
         return None
     return InlineKeyboardMarkup([[InlineKeyboardButton(b.title, callback_data=b.payload)]
                                  for b in buttons])
-
-
-async def _yield() -> None:
-    """Let other chats' messages that arrived meanwhile take their turn first."""
-    await asyncio.sleep(0)
 
 
 def build_application(settings: Settings, engine_loader: Any, replies: FixedReplies,

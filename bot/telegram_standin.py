@@ -5,7 +5,9 @@ It answers the methods the bot calls (getMe, getUpdates, sendMessage,
 setMyCommands, answerCallbackQuery, deleteMessages, ...), records every call,
 and hands out updates that tests push, exactly as the real API would for
 long polling. Tests can make it fail a method as Telegram does (a 429 with
-``retry_after``, a 502, a 401 for a revoked token). It runs on its own thread and event loop, so the adapter under
+``retry_after``, a 502, a 401 for a revoked token), take time over each
+``sendMessage`` as a real network round trip does (``send_delay``), or hold
+one chat's messages until released. It runs on its own thread and event loop, so the adapter under
 test can run in a subprocess or in the test's own loop.
 """
 
@@ -32,6 +34,7 @@ class Call:
     params: dict[str, Any]
     at: float = field(default_factory=time.monotonic)
     status: int = 200  # what the stand-in answered
+    done: float | None = None  # when it answered
 
 
 @dataclass
@@ -66,6 +69,8 @@ class TelegramStandIn:
     def __init__(self) -> None:
         self.calls: list[Call] = []
         self.faults: list[Fault] = []
+        self.send_delay = 0.0  # seconds each sendMessage takes, like a round trip to Telegram
+        self._held: dict[int, asyncio.Event] = {}  # chats whose messages wait to be released
         self._updates: list[dict] = []
         self._changed = threading.Condition()
         self._update_ids = itertools.count(1)
@@ -126,6 +131,12 @@ class TelegramStandIn:
             self.faults.append(fault)
         return fault
 
+    def hold(self, chat_id: int) -> Callable[[], None]:
+        """Keep messages to ``chat_id`` waiting inside the stand-in; returns the release."""
+        held = asyncio.run_coroutine_threadsafe(_new_event(), self._loop).result(timeout=10)
+        self._held[chat_id] = held
+        return lambda: self._loop.call_soon_threadsafe(held.set)
+
     def next_message_id(self) -> int:
         return next(self._message_ids)
 
@@ -171,6 +182,11 @@ class TelegramStandIn:
             self._changed.notify_all()
         if fault:
             return fault.response()
+        if method == "sendMessage":
+            await asyncio.sleep(self.send_delay)
+            held = self._held.get(int(params.get("chat_id", 0)))
+            if held:
+                await held.wait()
         if method == "getUpdates":
             result: Any = await self._get_updates(params)
         else:
@@ -179,6 +195,9 @@ class TelegramStandIn:
                 return web.json_response({"ok": False, "error_code": 404,
                                           "description": f"Not Found: {method} is not in the stand-in"})
             result = answer(self, params)
+        with self._changed:
+            call.done = time.monotonic()
+            self._changed.notify_all()
         return web.json_response({"ok": True, "result": result})
 
     async def _get_updates(self, params: dict) -> list[dict]:
@@ -202,6 +221,10 @@ class TelegramStandIn:
         return {"message_id": self.next_message_id(), "date": int(time.time()),
                 "chat": {"id": int(params["chat_id"]), "type": "private"},
                 "from": BOT_USER, "text": params.get("text", "")}
+
+
+async def _new_event() -> asyncio.Event:
+    return asyncio.Event()  # made in the stand-in's loop, where it is awaited
 
 
 async def _params(request: web.Request) -> dict[str, Any]:

@@ -228,6 +228,19 @@ def test_a_send_that_fails_once_is_retried_and_the_answer_itself_arrives(
     assert tries == [status, 200]
 
 
+def test_a_chat_is_answered_while_another_chats_reply_is_still_on_its_way(polling, standin):
+    waiting, other = Chat(standin), Chat(standin)
+    release = standin.hold(waiting.id)
+    try:
+        standin.push(text_update(waiting.id, standin.next_message_id(), "how do i report abuse"))
+        standin.wait_until(lambda: standin.sent_to(waiting.id))  # its send is stuck in transit
+        assert "101" in other.say("how do i report a concern about a child")[0]
+        assert [c.done for c in standin.sent_to(waiting.id)] == [None]  # still stuck
+    finally:
+        release()
+    standin.wait_until(lambda: all(c.done for c in standin.sent_to(waiting.id)))
+
+
 def test_twenty_chats_writing_at_once_all_get_answers(polling, standin):
     chats = [Chat(standin) for _ in range(20)]
     for chat in chats:
