@@ -26,6 +26,7 @@ import logging
 import os
 import re
 import secrets
+import tempfile
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,7 +40,7 @@ from telegram import (
     LinkPreviewOptions,
     Update,
 )
-from telegram.error import BadRequest, Forbidden, TelegramError
+from telegram.error import BadRequest, Forbidden, InvalidToken, NetworkError, TelegramError
 from telegram.ext import (
     AIORateLimiter,
     Application,
@@ -57,7 +58,7 @@ from bot import content, project, safety
 from bot.fixed_replies import FixedReplies
 from bot.pseudonyms import Pseudonyms, load_key
 from bot.splitting import split_message
-from bot.telegram_delivery import ConfirmingBot, HandledUpdates
+from bot.telegram_delivery import TOKEN_REFUSED, ConfirmingBot, HandledUpdates
 
 logger = logging.getLogger(__name__)
 
@@ -86,6 +87,10 @@ COMMANDS = [
 
 class SettingsError(ValueError):
     """A setting is missing or malformed; the message says which, in one line."""
+
+
+class Fatal(RuntimeError):
+    """The bot cannot go on (Telegram refuses its token); the message says why, in one line."""
 
 
 @dataclass(frozen=True)
@@ -483,6 +488,13 @@ def build_application(settings: Settings, engine_loader: Any, replies: FixedRepl
         .build()
     )
     order.application = app
+
+    def stop_for_good(reason: str) -> None:
+        if "fatal" not in app.bot_data:
+            app.bot_data["fatal"] = reason
+            app.stop_running()
+
+    bot.on_fatal(stop_for_good)
     signpost.register(app)
     app.bot_data["signpost"] = signpost
     return app
@@ -531,26 +543,55 @@ def quiet_http_logs() -> None:
     # PTB logs a traceback for every error page that is not JSON (a 502 from Telegram's
     # front end); the bot's retry logs one line for it instead.
     logging.getLogger("telegram.request").setLevel(logging.CRITICAL)
+    # PTB's retry loop logs a traceback when Telegram refuses the token; the bot
+    # ends with one line that says what to do instead.
+    logging.getLogger("telegram.ext").addFilter(
+        lambda record: not (record.exc_info and isinstance(record.exc_info[1], InvalidToken)))
 
 
 def run(settings: Settings, model: Path, endpoints: Path = project.ENDPOINTS) -> None:
-    """Serve Telegram until stopped: by polling, or by webhook when WEBHOOK_URL is set."""
+    """Serve Telegram until stopped: by polling, or by webhook when WEBHOOK_URL is set.
+
+    Raises :class:`SettingsError` for an unusable state directory, and
+    :class:`Fatal` when Telegram refuses the token, at start or later.
+    """
     from bot.engine import Engine
 
     quiet_http_logs()
+    check_state_dir(settings.state_dir)
     directory = content.load_directory()
     replies = FixedReplies.build(directory, settings.retention_days)
     pseudonyms = Pseudonyms(load_key(key_file=settings.state_dir / "pseudonym.key"))
     app = build_application(settings, lambda: Engine.load(model, endpoints), replies, pseudonyms,
                             models_folder=Path(model).parent)
-    if settings.webhook_url:
-        app.run_webhook(
-            listen=settings.listen,
-            port=settings.port,
-            url_path=urlparse(settings.webhook_url).path.lstrip("/"),
-            webhook_url=settings.webhook_url,
-            secret_token=settings.webhook_secret,
-            allowed_updates=Update.ALL_TYPES,
-        )
-    else:
-        app.run_polling(allowed_updates=Update.ALL_TYPES)
+    try:
+        if settings.webhook_url:
+            app.run_webhook(
+                listen=settings.listen,
+                port=settings.port,
+                url_path=urlparse(settings.webhook_url).path.lstrip("/"),
+                webhook_url=settings.webhook_url,
+                secret_token=settings.webhook_secret,
+                allowed_updates=Update.ALL_TYPES,
+            )
+        else:
+            app.run_polling(allowed_updates=Update.ALL_TYPES)
+    except (InvalidToken, Forbidden):
+        raise Fatal(TOKEN_REFUSED) from None
+    except NetworkError as exc:
+        raise Fatal(f"Telegram's Bot API could not be reached at start ({type(exc).__name__}); "
+                    "check the network and TELEGRAM_API_BASE_URL") from None
+    if "fatal" in app.bot_data:
+        raise Fatal(app.bot_data["fatal"])
+
+
+def check_state_dir(folder: Path) -> None:
+    """Fail at once, in one line, if the state directory cannot be written."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder) as probe:
+            probe.write(b"x")
+            probe.flush()
+    except OSError as exc:
+        raise SettingsError(f"The state directory {folder} is not usable ({exc.strerror or exc}): "
+                            "make it writable, or set SIGNPOST_STATE_DIR") from None

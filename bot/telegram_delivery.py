@@ -23,7 +23,12 @@ restart: exactly-once is impossible across a crash, and of the two failures
 a repeated reply is the safe one. The ledger exists because chats are
 answered concurrently: while one slow update holds the offset back, later
 ones are answered, and after a restart Telegram sends them all again; the
-ledger skips those already answered.
+ledger skips those already answered. A ledger that cannot be used (the file
+is locked, the disk is full) is logged and otherwise ignored: it can at worst
+cause a repeat, never a stall.
+
+A 401 (the token was revoked) or a 403 on ``getUpdates`` cannot get better
+by retrying: the bot reports it (``on_fatal``) so that the process ends.
 """
 
 from __future__ import annotations
@@ -36,7 +41,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from telegram import Update
-from telegram.error import NetworkError, RetryAfter
+from telegram.error import Forbidden, InvalidToken, NetworkError, RetryAfter
 from telegram.ext import ExtBot
 
 logger = logging.getLogger(__name__)
@@ -50,24 +55,40 @@ PROGRESS_WAIT = 1.0
 RETRY_FOR = 30.0
 FIRST_PAUSE = 0.25
 
+TOKEN_REFUSED = ("Telegram refused the bot token (revoked or wrong): get the current one "
+                 "from @BotFather and set TELEGRAM_BOT_TOKEN")
+
 
 class HandledUpdates:
     """The ids of updates that have been fully handled, kept in a small SQLite file."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        # A short busy timeout: these calls run on the event loop, and a locked
+        # file must not hold up every chat (a failed write is only logged).
+        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False,
+                                   timeout=0.2)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")  # survives the process being killed
         self._db.execute("CREATE TABLE IF NOT EXISTS handled (update_id INTEGER PRIMARY KEY, at REAL)")
         self._db.execute("DELETE FROM handled WHERE at < ?", (time.time() - LEDGER_DAYS * 86400,))
 
     def add(self, update_id: int) -> None:
-        self._db.execute("INSERT OR IGNORE INTO handled VALUES (?, ?)", (update_id, time.time()))
+        self._quietly(lambda: self._db.execute("INSERT OR IGNORE INTO handled VALUES (?, ?)",
+                                               (update_id, time.time())))
 
     def __contains__(self, update_id: int) -> bool:
-        return self._db.execute("SELECT 1 FROM handled WHERE update_id = ?",
-                                (update_id,)).fetchone() is not None
+        found = self._quietly(lambda: self._db.execute(
+            "SELECT 1 FROM handled WHERE update_id = ?", (update_id,)).fetchone())
+        return bool(found)  # unreadable: treat as new, which can only repeat a reply
+
+    @staticmethod
+    def _quietly(action: Callable[[], Any]) -> Any:
+        try:
+            return action()
+        except sqlite3.Error as exc:
+            logger.error("The update ledger could not be used (%s); carrying on without it",
+                         type(exc).__name__)
+            return None
 
 
 class RetryingBot(ExtBot):
@@ -75,14 +96,19 @@ class RetryingBot(ExtBot):
 
     Hand-written because PTB retries only 429s (in ``AIORateLimiter``, which
     this relies on for them) and the polling loop; a ``sendMessage`` that
-    meets a 502, a time-out or a dropped connection is otherwise lost. This
-    is PTB's documented hook for requests, ``_do_post``, under the rate
-    limiter's own, so each retry is rate limited too.
+    meets a 502, a time-out or a dropped connection is otherwise lost. It
+    overrides ``_do_post``, where PTB's own ExtBot hands requests to the rate
+    limiter, so each retry is rate limited too.
     """
 
     def __init__(self, *args: Any, retry_for: float = RETRY_FOR, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._retry_for = retry_for
+        self._on_fatal: Callable[[str], None] = lambda reason: None
+
+    def on_fatal(self, call: Callable[[str], None]) -> None:
+        """Have ``call(reason)`` run when Telegram refuses the bot for good."""
+        self._on_fatal = call
 
     @property
     def retry_for(self) -> float:
@@ -90,12 +116,13 @@ class RetryingBot(ExtBot):
 
     async def _do_post(self, endpoint: str, data: Any, **kwargs: Any) -> Any:
         if endpoint == "getUpdates":  # PTB's polling loop retries these itself
-            return await super()._do_post(endpoint, data, **kwargs)
+            return await self._fatal_unless(super()._do_post(endpoint, data, **kwargs), endpoint)
         deadline = time.monotonic() + self._retry_for
         pause = FIRST_PAUSE
         while True:
             try:
-                return await super()._do_post(endpoint, data, **kwargs)
+                return await self._fatal_unless(super()._do_post(endpoint, data, **kwargs),
+                                                endpoint)
             except RetryAfter as exc:  # still limited after the rate limiter's own retries
                 wait = _seconds(exc.retry_after)
                 if time.monotonic() + wait > deadline:
@@ -106,6 +133,18 @@ class RetryingBot(ExtBot):
                     raise
             logger.warning("A request to Telegram failed; trying again in %.1f s", wait)
             await asyncio.sleep(wait)
+
+
+    async def _fatal_unless(self, request: Any, endpoint: str) -> Any:
+        try:
+            return await request
+        except InvalidToken:
+            self._on_fatal(TOKEN_REFUSED)
+            raise
+        except Forbidden:
+            if endpoint == "getUpdates":
+                self._on_fatal(TOKEN_REFUSED)
+            raise  # elsewhere a 403 is one chat that blocked the bot
 
 
 def _seconds(period: Any) -> float:
@@ -143,9 +182,12 @@ class ConfirmingBot(RetryingBot):
                 pass
             timeout = 0
         confirm = min(self._in_hand) if self._in_hand else self._delivered + 1
-        updates = await super().get_updates(offset=confirm or offset, limit=limit,
-                                            timeout=timeout, allowed_updates=allowed_updates,
-                                            **kwargs)
+        try:
+            updates = await super().get_updates(offset=confirm or offset, limit=limit,
+                                                timeout=timeout, allowed_updates=allowed_updates,
+                                                **kwargs)
+        except (InvalidToken, Forbidden):
+            return ()  # on_fatal has been told; raising would only log a traceback
         fresh = []
         for update in updates:
             if update.update_id <= self._delivered:

@@ -301,6 +301,67 @@ def test_settings_reject_bad_numbers_and_secrets():
     assert len(generated.webhook_secret) >= 32 and generated.webhook_url is None
 
 
+# --- failing loudly -------------------------------------------------------------------
+
+
+def _ends_with_one_line(process: subprocess.Popen, expected: str, within: float) -> str:
+    process.wait(timeout=within)
+    log = process.log_path.read_text()
+    assert process.returncode not in (0, None), log[-3000:]
+    assert log.strip().splitlines()[-1].startswith(f"signpost: {expected}"), log[-3000:]
+    assert "Traceback" not in log and TOKEN not in log
+    return log
+
+
+def test_a_token_revoked_while_polling_ends_the_process_with_one_line(model, own_standin, tmp_path):
+    standin = own_standin
+    process = start_adapter(model, tmp_path, standin)
+    try:
+        standin.wait_until(lambda: standin.calls_to("setMyCommands") or process.poll() is not None,
+                           STARTUP_TIMEOUT)
+        assert "101" in Chat(standin).say("how do i report abuse")[0]
+        standin.fail("getUpdates", 401, times=math.inf)
+        _ends_with_one_line(process, "Telegram refused the bot token", within=60)
+    finally:
+        stop_adapter(process)
+
+
+def test_a_refused_token_at_start_ends_the_process_with_one_line(model, own_standin, tmp_path):
+    own_standin.fail("getMe", 401, times=math.inf)
+    process = start_adapter(model, tmp_path, own_standin)
+    try:
+        _ends_with_one_line(process, "Telegram refused the bot token", within=STARTUP_TIMEOUT)
+    finally:
+        stop_adapter(process)
+
+
+def test_an_unusable_state_directory_ends_the_process_with_one_line(model, own_standin, tmp_path):
+    (tmp_path / "a-file").write_text("")
+    process = start_adapter(model, tmp_path, own_standin,
+                            SIGNPOST_STATE_DIR=str(tmp_path / "a-file" / "state"))
+    try:
+        log = _ends_with_one_line(process, "The state directory", within=STARTUP_TIMEOUT)
+        assert process.returncode == 2 and len(log.strip().splitlines()) == 1
+    finally:
+        stop_adapter(process)
+
+
+def test_a_ledger_that_cannot_be_written_does_not_stall_polling(own_standin, tmp_path, caplog):
+    standin = own_standin
+
+    def test():
+        chat = Chat(standin)
+        assert "answer to one" in chat.say("one")[0]
+        with sqlite3.connect(tmp_path / "telegram-updates.db", timeout=5) as other:
+            other.execute("BEGIN EXCLUSIVE")  # another process holds the file
+            assert "answer to two" in chat.say("two")[0]
+            assert "answer to three" in chat.say("three")[0]
+            other.rollback()
+        assert "answer to four" in chat.say("four")[0]
+    run_in_process(standin, MisbehavingEngine(slow), test, timeout=5, state_dir=tmp_path)
+    assert "The update ledger could not be used (OperationalError)" in caplog.text
+
+
 # --- webhook mode -------------------------------------------------------------------
 
 
@@ -415,13 +476,13 @@ def own_standin():
 
 
 def run_in_process(standin: TelegramStandIn, engine: MisbehavingEngine, test, timeout: float = 0.5,
-                   send_retry: float = 30.0):
+                   send_retry: float = 30.0, state_dir: Path | None = None):
     """Run the real PTB application in this process, polling the stand-in."""
     import tempfile
 
     settings = Settings(token=TOKEN, base_url=standin.base_url, reply_timeout=timeout,
                         send_retry_seconds=send_retry,
-                        state_dir=Path(tempfile.mkdtemp(prefix="signpost-state-")))
+                        state_dir=state_dir or Path(tempfile.mkdtemp(prefix="signpost-state-")))
     replies = FixedReplies.build(content.load_directory(), settings.retention_days)
 
     async def load():
