@@ -110,6 +110,11 @@ class Settings:
     log_message_text: bool = False
     state_dir: Path = project.ROOT / "var"
 
+    @property
+    def bot_id(self) -> int:
+        """The bot's own id: a token's digits before the colon."""
+        return int(self.token.split(":", 1)[0])
+
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> "Settings":
         env = dict(os.environ if env is None else env)
@@ -475,7 +480,7 @@ def build_application(settings: Settings, engine_loader: Any, replies: FixedRepl
                                     max_retries=3),
         request=HTTPXRequest(connection_pool_size=256),
         get_updates_request=HTTPXRequest(),
-        ledger=HandledUpdates(settings.state_dir / "telegram-updates.db"),
+        ledger=HandledUpdates(settings.state_dir / "telegram-updates.db", settings.bot_id),
         retry_for=settings.send_retry_seconds,
     )
     order = PerChatOrder(settle=signpost.settle, confirm=bot.confirm)

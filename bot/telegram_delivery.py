@@ -23,7 +23,10 @@ restart: exactly-once is impossible across a crash, and of the two failures
 a repeated reply is the safe one. The ledger exists because chats are
 answered concurrently: while one slow update holds the offset back, later
 ones are answered, and after a restart Telegram sends them all again; the
-ledger skips those already answered. A ledger that cannot be used (the file
+ledger skips those already answered. It is scoped to the bot's id (a new
+token on the same files starts afresh instead of skipping updates whose ids
+it has seen before) and forgets updates once Telegram has been told of
+them. A ledger that cannot be used (the file
 is locked, the disk is full) is logged and otherwise ignored: it can at worst
 cause a repeat, never a stall.
 
@@ -60,26 +63,37 @@ TOKEN_REFUSED = ("Telegram refused the bot token (revoked or wrong): get the cur
 
 
 class HandledUpdates:
-    """The ids of updates that have been fully handled, kept in a small SQLite file."""
+    """The ids of updates one bot has fully handled, kept in a small SQLite file."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, bot_id: int) -> None:
+        self._bot = bot_id
         # A short busy timeout: these calls run on the event loop, and a locked
         # file must not hold up every chat (a failed write is only logged).
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False,
                                    timeout=0.2)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")  # survives the process being killed
-        self._db.execute("CREATE TABLE IF NOT EXISTS handled (update_id INTEGER PRIMARY KEY, at REAL)")
-        self._db.execute("DELETE FROM handled WHERE at < ?", (time.time() - LEDGER_DAYS * 86400,))
+        self._db.execute("DROP TABLE IF EXISTS handled")  # the unscoped ledger of old versions
+        self._db.execute("CREATE TABLE IF NOT EXISTS answered (bot_id INTEGER, update_id INTEGER,"
+                         " at REAL, PRIMARY KEY (bot_id, update_id)) WITHOUT ROWID")
+        self.forget_before(0)
 
     def add(self, update_id: int) -> None:
-        self._quietly(lambda: self._db.execute("INSERT OR IGNORE INTO handled VALUES (?, ?)",
-                                               (update_id, time.time())))
+        self._quietly(lambda: self._db.execute("INSERT OR IGNORE INTO answered VALUES (?, ?, ?)",
+                                               (self._bot, update_id, time.time())))
 
     def __contains__(self, update_id: int) -> bool:
         found = self._quietly(lambda: self._db.execute(
-            "SELECT 1 FROM handled WHERE update_id = ?", (update_id,)).fetchone())
+            "SELECT 1 FROM answered WHERE bot_id = ? AND update_id = ?",
+            (self._bot, update_id)).fetchone())
         return bool(found)  # unreadable: treat as new, which can only repeat a reply
+
+    def forget_before(self, update_id: int) -> None:
+        """Drop what Telegram will not send again: ids below the confirmed offset, and
+        anything older than Telegram keeps updates (any bot's)."""
+        self._quietly(lambda: self._db.execute(
+            "DELETE FROM answered WHERE (bot_id = ? AND update_id < ?) OR at < ?",
+            (self._bot, update_id, time.time() - LEDGER_DAYS * 86400)))
 
     @staticmethod
     def _quietly(action: Callable[[], Any]) -> Any:
@@ -160,6 +174,7 @@ class ConfirmingBot(RetryingBot):
         self._in_hand: set[int] = set()  # given to PTB, not yet handled
         self._delivered = -1  # the highest update id given to PTB or skipped
         self._progress: asyncio.Event | None = None
+        self._pruned_below = 0
 
     def confirm(self, update: object) -> None:
         """Record ``update`` as handled: its answer, or the fail-safe, was sent."""
@@ -188,6 +203,9 @@ class ConfirmingBot(RetryingBot):
                                                 **kwargs)
         except (InvalidToken, Forbidden):
             return ()  # on_fatal has been told; raising would only log a traceback
+        if confirm and confirm != self._pruned_below:  # Telegram now forgets all before it
+            self._ledger.forget_before(confirm)
+            self._pruned_below = confirm
         fresh = []
         for update in updates:
             if update.update_id <= self._delivered:

@@ -28,6 +28,7 @@ from bot.fixed_replies import FixedReplies
 from bot.pseudonyms import Pseudonyms
 from bot.splitting import TELEGRAM_LIMIT, split_message
 from bot.telegram_bot import COMMANDS, Settings, SettingsError, build_application
+from bot.telegram_delivery import HandledUpdates
 from conftest import write_endpoints
 from bot.telegram_standin import TelegramStandIn, button_update, message, text_update
 
@@ -360,6 +361,17 @@ def test_a_ledger_that_cannot_be_written_does_not_stall_polling(own_standin, tmp
         assert "answer to four" in chat.say("four")[0]
     run_in_process(standin, MisbehavingEngine(slow), test, timeout=5, state_dir=tmp_path)
     assert "The update ledger could not be used (OperationalError)" in caplog.text
+
+
+def test_the_ledger_is_per_bot_and_forgets_what_telegram_will_not_send_again(tmp_path):
+    path = tmp_path / "telegram-updates.db"
+    bot, new_token = HandledUpdates(path, 111), HandledUpdates(path, 222)
+    bot.add(5)
+    bot.add(9)
+    assert 5 in bot and 5 not in new_token  # a new bot on the same files skips nothing
+    bot.forget_before(9)  # Telegram was asked for offset 9: it forgets everything before
+    assert 5 not in bot and 9 in bot
+    assert Settings.from_env({"TELEGRAM_BOT_TOKEN": TOKEN}).bot_id == 123456789
 
 
 # --- webhook mode -------------------------------------------------------------------
