@@ -279,6 +279,7 @@ async def telegram_loads(model: Path, folder: Path, conversations: int) -> dict:
         standin.stop()
 
 
+BENCH_SECRET = "bench-webhook-secret-of-32-characters"
 SEND_DELAY = 0.150  # a slow round trip to Telegram, for the burst
 
 
@@ -346,7 +347,7 @@ async def _instances_load(model: Path, folder: Path, endpoints: Path, count: int
             env = {**os.environ, "TELEGRAM_BOT_TOKEN": "123456789:" + "C" * 35,
                    "TELEGRAM_API_BASE_URL": standin.base_url, "SIGNPOST_ID_KEY": "bench",
                    "WEBHOOK_URL": urls[-1], "WEBHOOK_LISTEN": "127.0.0.1", "WEBHOOK_PORT": str(port),
-                   "TELEGRAM_WEBHOOK_SECRET": "bench", "TELEGRAM_MAX_MESSAGES_PER_SECOND": "100000",
+                   "TELEGRAM_WEBHOOK_SECRET": BENCH_SECRET, "TELEGRAM_MAX_MESSAGES_PER_SECOND": "100000",
                    "SIGNPOST_STATE_DIR": str(folder / f"state-{count}-{n}")}
             processes.append(subprocess.Popen(
                 [sys.executable, "-m", "bot", "telegram", "--model", str(model),
@@ -364,7 +365,7 @@ async def _instances_load(model: Path, folder: Path, endpoints: Path, count: int
                           **text_update(chat, standin.next_message_id(), text)}
                 pushed = time.monotonic()
                 async with http.post(urls[next(turns) % count], json=update,
-                                     headers={"X-Telegram-Bot-Api-Secret-Token": "bench"}) as reply:
+                                     headers={"X-Telegram-Bot-Api-Secret-Token": BENCH_SECRET}) as reply:
                     reply.raise_for_status()
                 await loop.run_in_executor(_WAITERS, lambda: standin.wait_for_messages(chat, before + 1))
                 return standin.sent_to(chat)[before].at - pushed

@@ -25,7 +25,8 @@ import asyncio
 import logging
 import os
 import re
-import secrets
+import hashlib
+import hmac
 import tempfile
 from collections import defaultdict
 from dataclasses import dataclass
@@ -64,7 +65,8 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_BASE_URL = "https://api.telegram.org/bot"
 _TOKEN = re.compile(r"^\d{3,}:[A-Za-z0-9_-]{30,}$")
-_SECRET = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
+MIN_SECRET = 32
+_SECRET = re.compile(rf"^[A-Za-z0-9_-]{{{MIN_SECRET},256}}$")
 # An update whose answer and fail-safe could not be sent is handled again after
 # this pause, doubling up to the maximum.
 RETRY_PAUSE = 1.0
@@ -100,7 +102,7 @@ class Settings:
     token: str
     base_url: str = DEFAULT_BASE_URL
     webhook_url: str | None = None
-    listen: str = "0.0.0.0"
+    listen: str = "127.0.0.1"  # behind a TLS reverse proxy on the same host
     port: int = 8443
     webhook_secret: str = ""
     reply_timeout: float = 10.0
@@ -125,10 +127,10 @@ class Settings:
         if not _TOKEN.match(token):
             raise SettingsError("TELEGRAM_BOT_TOKEN does not look like a bot token "
                                 "(digits, a colon, then 30+ letters, digits, _ or -)")
-        secret = env.get("TELEGRAM_WEBHOOK_SECRET") or secrets.token_urlsafe(32)
+        secret = env.get("TELEGRAM_WEBHOOK_SECRET") or webhook_secret_for(token)
         if not _SECRET.match(secret):
-            raise SettingsError("TELEGRAM_WEBHOOK_SECRET may only use letters, digits, _ and - "
-                                "(1 to 256 characters)")
+            raise SettingsError(f"TELEGRAM_WEBHOOK_SECRET must be {MIN_SECRET} to 256 letters, "
+                                "digits, _ or -; or leave it unset to derive one from the token")
         webhook_url = env.get("WEBHOOK_URL") or None
         if webhook_url and urlparse(webhook_url).scheme not in ("http", "https"):
             raise SettingsError("WEBHOOK_URL must be a full address, e.g. https://bot.example.org/telegram")
@@ -148,6 +150,13 @@ class Settings:
             log_message_text=env.get("SIGNPOST_LOG_MESSAGE_TEXT", "").lower() in ("1", "true", "yes"),
             state_dir=Path(env.get("SIGNPOST_STATE_DIR") or cls.state_dir),
         )
+
+
+def webhook_secret_for(token: str) -> str:
+    """The webhook secret when none is set: derived from the token, so every instance
+    behind one URL agrees on it (a random one per start would lock out all but the
+    last instance started), and registering the webhook again changes nothing."""
+    return hmac.new(token.encode(), b"signpost telegram webhook secret", hashlib.sha256).hexdigest()
 
 
 def _number(env: dict[str, str], name: str, default: Any, kind: type) -> Any:

@@ -27,7 +27,7 @@ pytestmark = pytest.mark.skipif(not local_servers.available(),
                                 reason=f"needs PostgreSQL and Redis: {local_servers.INSTALL}")
 
 TOKEN = "123456789:" + "S" * 35
-SECRET = "scale-out-secret"
+SECRET = "scale-out-secret-shared-by-both-instances"
 KEY = "shared-between-instances"
 
 

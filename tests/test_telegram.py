@@ -27,7 +27,8 @@ from bot.engine import Button, Reply
 from bot.fixed_replies import FixedReplies
 from bot.pseudonyms import Pseudonyms
 from bot.splitting import TELEGRAM_LIMIT, split_message
-from bot.telegram_bot import COMMANDS, Settings, SettingsError, build_application
+from bot.telegram_bot import (COMMANDS, Settings, SettingsError, build_application,
+                              webhook_secret_for)
 from bot.telegram_delivery import HandledUpdates
 from conftest import write_endpoints
 from bot.telegram_standin import TelegramStandIn, button_update, message, text_update
@@ -296,10 +297,18 @@ def test_a_missing_or_malformed_token_gets_one_line_and_exit_code_2(token, expec
 def test_settings_reject_bad_numbers_and_secrets():
     with pytest.raises(SettingsError, match="WEBHOOK_PORT must be a number"):
         Settings.from_env({"TELEGRAM_BOT_TOKEN": TOKEN, "WEBHOOK_PORT": "eighty"})
-    with pytest.raises(SettingsError, match="TELEGRAM_WEBHOOK_SECRET may only use"):
-        Settings.from_env({"TELEGRAM_BOT_TOKEN": TOKEN, "TELEGRAM_WEBHOOK_SECRET": "no spaces!"})
-    generated = Settings.from_env({"TELEGRAM_BOT_TOKEN": TOKEN})
-    assert len(generated.webhook_secret) >= 32 and generated.webhook_url is None
+    for weak in ("no spaces but long enough to pass!", "x", "a" * 31):
+        with pytest.raises(SettingsError, match="TELEGRAM_WEBHOOK_SECRET must be 32 to 256"):
+            Settings.from_env({"TELEGRAM_BOT_TOKEN": TOKEN, "TELEGRAM_WEBHOOK_SECRET": weak})
+
+
+def test_without_a_secret_every_instance_derives_the_same_one_and_listens_on_loopback():
+    first, second = (Settings.from_env({"TELEGRAM_BOT_TOKEN": TOKEN}) for _ in range(2))
+    assert first.webhook_secret == second.webhook_secret == webhook_secret_for(TOKEN)
+    assert len(first.webhook_secret) >= 32 and TOKEN.split(":")[1] not in first.webhook_secret
+    other = Settings.from_env({"TELEGRAM_BOT_TOKEN": TOKEN[:-1] + "X"})
+    assert other.webhook_secret != first.webhook_secret
+    assert first.listen == "127.0.0.1" and first.webhook_url is None
 
 
 # --- failing loudly -------------------------------------------------------------------
@@ -413,11 +422,11 @@ def _post(url: str, update: dict, secret: str | None) -> int:
 
 
 def test_webhook_mode_accepts_only_requests_with_the_secret(model, standin, tmp_path):
-    port, secret = _free_port(), "webhook-secret-for-tests"
+    # No TELEGRAM_WEBHOOK_SECRET and no WEBHOOK_LISTEN: derived from the token, on loopback.
+    port, secret = _free_port(), webhook_secret_for(TOKEN)
     url = f"http://127.0.0.1:{port}/telegram-hook"
     set_before = len(standin.calls_to("setWebhook"))
-    process = start_adapter(model, tmp_path, standin, WEBHOOK_URL=url, WEBHOOK_LISTEN="127.0.0.1",
-                            WEBHOOK_PORT=str(port), TELEGRAM_WEBHOOK_SECRET=secret)
+    process = start_adapter(model, tmp_path, standin, WEBHOOK_URL=url, WEBHOOK_PORT=str(port))
     try:
         standin.wait_until(lambda: len(standin.calls_to("setWebhook")) > set_before
                            or process.poll() is not None, STARTUP_TIMEOUT)
