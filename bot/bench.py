@@ -72,6 +72,10 @@ TARGETS = {
 
 Send = Callable[[str, str], Awaitable[object]]
 
+BENCH_KEY = "bench-pseudonym-key-of-32-bytes-or-more"
+BENCH_SECRET = "bench-webhook-secret-of-32-characters"
+SEND_DELAY = 0.150  # a slow round trip to Telegram, for the burst
+
 # Threads for waiting on the stand-in: one per concurrent conversation, or the
 # default pool (a handful of threads on 2 cores) would pace the load instead.
 _WAITERS = concurrent.futures.ThreadPoolExecutor(max_workers=CONCURRENCY + 4)
@@ -246,7 +250,7 @@ async def telegram_loads(model: Path, folder: Path, conversations: int) -> dict:
     # Telegram's own limit (30 messages a second) would dominate every figure here;
     # lift it to measure the adapter itself. The README reports the limit separately.
     env = {**os.environ, "TELEGRAM_BOT_TOKEN": token, "TELEGRAM_API_BASE_URL": standin.base_url,
-           "SIGNPOST_ID_KEY": "bench", "TELEGRAM_MAX_MESSAGES_PER_SECOND": "100000",
+           "SIGNPOST_ID_KEY": BENCH_KEY, "TELEGRAM_MAX_MESSAGES_PER_SECOND": "100000",
            "SIGNPOST_STATE_DIR": str(folder / "state")}
     started = time.perf_counter()
     process = subprocess.Popen(
@@ -279,8 +283,6 @@ async def telegram_loads(model: Path, folder: Path, conversations: int) -> dict:
         standin.stop()
 
 
-BENCH_SECRET = "bench-webhook-secret-of-32-characters"
-SEND_DELAY = 0.150  # a slow round trip to Telegram, for the burst
 
 
 def telegram_burst(model: Path, folder: Path, chats: int = CONCURRENCY) -> dict:
@@ -291,7 +293,7 @@ def telegram_burst(model: Path, folder: Path, chats: int = CONCURRENCY) -> dict:
 
     standin = TelegramStandIn().start()
     env = {**os.environ, "TELEGRAM_BOT_TOKEN": "123456789:" + "U" * 35,
-           "TELEGRAM_API_BASE_URL": standin.base_url, "SIGNPOST_ID_KEY": "k" * 32,
+           "TELEGRAM_API_BASE_URL": standin.base_url, "SIGNPOST_ID_KEY": BENCH_KEY,
            "SIGNPOST_STATE_DIR": str(folder / "state")}
     process = subprocess.Popen(
         [sys.executable, "-m", "bot", "telegram", "--model", str(model),
@@ -345,7 +347,7 @@ async def _instances_load(model: Path, folder: Path, endpoints: Path, count: int
             port = local_servers.free_port()
             urls.append(f"http://127.0.0.1:{port}/telegram")
             env = {**os.environ, "TELEGRAM_BOT_TOKEN": "123456789:" + "C" * 35,
-                   "TELEGRAM_API_BASE_URL": standin.base_url, "SIGNPOST_ID_KEY": "bench",
+                   "TELEGRAM_API_BASE_URL": standin.base_url, "SIGNPOST_ID_KEY": BENCH_KEY,
                    "WEBHOOK_URL": urls[-1], "WEBHOOK_LISTEN": "127.0.0.1", "WEBHOOK_PORT": str(port),
                    "TELEGRAM_WEBHOOK_SECRET": BENCH_SECRET, "TELEGRAM_MAX_MESSAGES_PER_SECOND": "100000",
                    "SIGNPOST_STATE_DIR": str(folder / f"state-{count}-{n}")}

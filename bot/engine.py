@@ -264,5 +264,5 @@ def _anchor_sqlite_path(tracker_store: Any, base: Path) -> None:
     db = Path(tracker_store.kwargs.get("db") or "rasa.db")
     if not db.is_absolute():
         db = base / db
-    db.parent.mkdir(parents=True, exist_ok=True)
+    db.parent.mkdir(mode=0o700, parents=True, exist_ok=True)  # conversations are private
     tracker_store.kwargs["db"] = str(db)

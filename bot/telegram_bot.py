@@ -57,7 +57,7 @@ from telegram.request import HTTPXRequest
 
 from bot import content, project, safety
 from bot.fixed_replies import FixedReplies
-from bot.pseudonyms import Pseudonyms, load_key
+from bot.pseudonyms import BadKey, Pseudonyms, load_key
 from bot.splitting import split_message
 from bot.telegram_delivery import TOKEN_REFUSED, ConfirmingBot, HandledUpdates
 
@@ -572,10 +572,14 @@ def run(settings: Settings, model: Path, endpoints: Path = project.ENDPOINTS) ->
     from bot.engine import Engine
 
     quiet_http_logs()
-    check_state_dir(settings.state_dir)
+    os.umask(0o077)  # whatever this process creates (the stores, -wal, -shm) is its owner's only
+    prepare_state_dir(settings.state_dir)
+    try:
+        pseudonyms = Pseudonyms(load_key(key_file=settings.state_dir / "pseudonym.key"))
+    except BadKey as exc:
+        raise SettingsError(str(exc)) from None
     directory = content.load_directory()
     replies = FixedReplies.build(directory, settings.retention_days)
-    pseudonyms = Pseudonyms(load_key(key_file=settings.state_dir / "pseudonym.key"))
     app = build_application(settings, lambda: Engine.load(model, endpoints), replies, pseudonyms,
                             models_folder=Path(model).parent)
     try:
@@ -599,10 +603,15 @@ def run(settings: Settings, model: Path, endpoints: Path = project.ENDPOINTS) ->
         raise Fatal(app.bot_data["fatal"])
 
 
-def check_state_dir(folder: Path) -> None:
-    """Fail at once, in one line, if the state directory cannot be written."""
+def prepare_state_dir(folder: Path) -> None:
+    """Make the state directory private (0700, its files 0600, whatever the umask was
+    when they were made), or fail at once, in one line, if it cannot be written."""
     try:
-        folder.mkdir(parents=True, exist_ok=True)
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        folder.chmod(0o700)
+        for path in folder.iterdir():
+            if path.is_file():
+                path.chmod(0o600)
         with tempfile.TemporaryFile(dir=folder) as probe:
             probe.write(b"x")
             probe.flush()

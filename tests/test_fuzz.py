@@ -130,7 +130,7 @@ def adapter(engine, loop, tmp_path_factory):
     async def load():
         return engine
 
-    app = build_application(settings_, load, replies, Pseudonyms(b"fuzz"))
+    app = build_application(settings_, load, replies, Pseudonyms(b"fuzz" * 8))
     errors: list[BaseException] = []
 
     async def record(update, context):

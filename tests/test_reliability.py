@@ -24,6 +24,7 @@ from conftest import write_endpoints
 
 TOKEN = "123456789:" + "R" * 35
 STARTUP = 240
+KEY = "reliability-key-of-at-least-32-bytes"
 
 
 class Adapter:
@@ -37,7 +38,7 @@ class Adapter:
 
     def start(self) -> "Adapter":
         ready = len(self.standin.calls_to("setMyCommands"))
-        env = {**os.environ, "TELEGRAM_BOT_TOKEN": TOKEN, "SIGNPOST_ID_KEY": "reliability",
+        env = {**os.environ, "TELEGRAM_BOT_TOKEN": TOKEN, "SIGNPOST_ID_KEY": KEY,
                "TELEGRAM_API_BASE_URL": self.standin.base_url,
                "SIGNPOST_STATE_DIR": str(self.folder / "state")}
         with open(self.log, "a") as log:

@@ -28,7 +28,7 @@ pytestmark = pytest.mark.skipif(not local_servers.available(),
 
 TOKEN = "123456789:" + "S" * 35
 SECRET = "scale-out-secret-shared-by-both-instances"
-KEY = "shared-between-instances"
+KEY = "shared-between-instances-of-32-bytes"
 
 
 @pytest.fixture(scope="module")

@@ -11,6 +11,7 @@ import itertools
 import math
 import os
 import sqlite3
+import stat
 import subprocess
 import sys
 import threading
@@ -27,14 +28,15 @@ from bot.engine import Button, Reply
 from bot.fixed_replies import FixedReplies
 from bot.pseudonyms import Pseudonyms
 from bot.splitting import TELEGRAM_LIMIT, split_message
+from bot.pseudonyms import BadKey, load_key
 from bot.telegram_bot import (COMMANDS, Settings, SettingsError, build_application,
-                              webhook_secret_for)
+                              prepare_state_dir, webhook_secret_for)
 from bot.telegram_delivery import HandledUpdates
 from conftest import write_endpoints
 from bot.telegram_standin import TelegramStandIn, button_update, message, text_update
 
 TOKEN = "123456789:" + "T0kenT0kenT0kenT0kenT0kenT0ken12"
-KEY = "test-pseudonym-key"
+KEY = "test-pseudonym-key-of-at-least-32-bytes"
 STARTUP_TIMEOUT = 240
 _chat_ids = itertools.count(500_001)
 
@@ -61,7 +63,8 @@ def start_adapter(model, folder: Path, standin: TelegramStandIn, **env: str) -> 
     process = subprocess.Popen(
         [sys.executable, "-m", "bot", "telegram", "--model", str(model),
          "--endpoints", str(write_endpoints(folder))],
-        env=environment, stdout=log, stderr=subprocess.STDOUT)
+        env=environment, stdout=log, stderr=subprocess.STDOUT,
+        preexec_fn=lambda: os.umask(0o022))  # a common umask: files readable by all
     process.log_path = folder / "adapter.log"
     return process
 
@@ -277,6 +280,53 @@ def test_no_raw_chat_id_name_text_or_token_is_stored_or_logged(polling, standin)
     log = polling.log_path.read_text()
     for private in ("987654321", "sam_private_99", "pineapple lighthouse", TOKEN, TOKEN.split(":")[1]):
         assert private not in log
+
+
+def test_state_and_conversations_are_readable_by_their_owner_only(polling, standin):
+    Chat(standin).say("hello")
+    state = polling.folder / "state"
+    assert stat.S_IMODE(state.stat().st_mode) == 0o700
+    files = [*state.iterdir(), *polling.folder.glob("conversations.db*")]
+    assert {f.name for f in files} >= {"telegram-updates.db", "conversations.db",
+                                       "conversations.db-wal"}
+    assert {f.name: stat.S_IMODE(f.stat().st_mode) for f in files} == {f.name: 0o600 for f in files}
+
+
+def test_an_existing_state_directory_is_made_private(tmp_path):
+    state = tmp_path / "var"
+    state.mkdir(mode=0o755)
+    (state / "old.db").write_text("")
+    (state / "old.db").chmod(0o644)
+    prepare_state_dir(state)
+    assert stat.S_IMODE(state.stat().st_mode) == 0o700
+    assert stat.S_IMODE((state / "old.db").stat().st_mode) == 0o600
+
+
+@pytest.mark.parametrize("key", ["", "x", "k" * 31])
+def test_a_short_pseudonym_key_file_is_refused(tmp_path, key):
+    (tmp_path / "pseudonym.key").write_text(key)
+    with pytest.raises(BadKey, match="empty or shorter than 32 bytes"):
+        load_key({}, tmp_path / "pseudonym.key")
+
+
+def test_a_new_pseudonym_key_is_written_whole_and_private(tmp_path):
+    key_file = tmp_path / "var" / "pseudonym.key"
+    key = load_key({}, key_file)
+    assert len(key) == 64 and load_key({}, key_file) == key
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    assert [p.name for p in key_file.parent.iterdir()] == ["pseudonym.key"]  # nothing partial
+    with pytest.raises(BadKey, match="SIGNPOST_ID_KEY is shorter than 32 bytes"):
+        load_key({"SIGNPOST_ID_KEY": "short"}, key_file)
+
+
+def test_a_short_pseudonym_key_ends_the_process_with_one_line(model, own_standin, tmp_path):
+    process = start_adapter(model, tmp_path, own_standin, SIGNPOST_ID_KEY="k" * 31)
+    try:
+        log = _ends_with_one_line(process, "SIGNPOST_ID_KEY is shorter than 32 bytes",
+                                  within=STARTUP_TIMEOUT)
+        assert process.returncode == 2 and len(log.strip().splitlines()) == 1
+    finally:
+        stop_adapter(process)
 
 
 # --- settings -----------------------------------------------------------------------
