@@ -394,9 +394,8 @@ class SignpostBot:
                 continue  # delivered in an earlier attempt
             try:
                 await self._send_one(update, piece, keyboard if number == len(pieces) else None)
-            except (Forbidden, BadRequest) as exc:  # blocked by the person, chat gone: for good
-                logger.warning("A chat cannot be written to (%s); its update is given up",
-                               type(exc).__name__)
+            except Forbidden:  # the person blocked the bot: nothing can reach them
+                logger.warning("A chat cannot be written to (Forbidden); its update is given up")
                 raise _GaveUp from None
             except (TelegramError, asyncio.TimeoutError) as exc:
                 await self._send_failsafe(update, progress, exc)
@@ -415,6 +414,9 @@ class SignpostBot:
         try:
             for piece in split_message(self.replies.failsafe):
                 await self._send_one(update, piece)
+        except (Forbidden, BadRequest) as exc:  # blocked, or the chat is gone: for good
+            logger.warning("A chat cannot be written to (%s); its update is given up",
+                           type(exc).__name__)
         except (TelegramError, asyncio.TimeoutError) as exc:
             logger.error("The fail-safe reply could not be sent either (%s); "
                          "the update will be handled again", type(exc).__name__)

@@ -656,6 +656,23 @@ def test_when_nothing_can_be_sent_the_update_is_answered_later_without_asking_ag
     run_in_process(standin, engine, test, send_retry=0.5)
 
 
+def test_a_chat_that_blocked_the_bot_is_given_up_not_retried(own_standin):
+    standin = own_standin
+
+    def test():
+        chat = Chat(standin)
+        blocked = standin.fail("sendMessage", 403, chat_id=chat.id, times=math.inf)
+        standin.push(text_update(chat.id, standin.next_message_id(), "hello"))
+        standin.wait_until(lambda: any(int(c.params["chat_id"]) == chat.id
+                                       for c in standin.calls_to("sendMessage")))
+        blocked.times = 0  # unblocked: the next message is answered, the old one is not retried
+        assert chat.say("again") == ["answer to again"]
+        statuses = [c.status for c in standin.calls_to("sendMessage")
+                    if int(c.params["chat_id"]) == chat.id]
+        assert statuses == [403, 200]
+    run_in_process(standin, MisbehavingEngine(slow), test)
+
+
 # --- splitting ------------------------------------------------------------------------
 
 
