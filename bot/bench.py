@@ -11,7 +11,9 @@ cold start (process start to first answer) and peak RSS of a serving
 process, and training time (full, and after editing one answer's text).
 Through the Telegram adapter (the real ``python -m bot telegram`` process,
 polling a loopback stand-in for the Bot API): the same latencies, and the
-adapter's overhead over the bare engine.
+adapter's overhead over the bare engine; and a burst: 20 chats writing at
+once while every ``sendMessage`` takes 150 ms, as a round trip to Telegram
+can, which shows whether chats wait for each other's sends.
 
 Baseline: the same training data and domain, trained with Rasa's default
 ``rasa init`` configuration, served by ``rasa run`` with the REST channel (as
@@ -69,6 +71,10 @@ TARGETS = {
 }
 
 Send = Callable[[str, str], Awaitable[object]]
+
+BENCH_KEY = "bench-pseudonym-key-of-32-bytes-or-more"
+BENCH_SECRET = "bench-webhook-secret-of-32-characters"
+SEND_DELAY = 0.150  # a slow round trip to Telegram, for the burst
 
 # Threads for waiting on the stand-in: one per concurrent conversation, or the
 # default pool (a handful of threads on 2 cores) would pace the load instead.
@@ -244,7 +250,7 @@ async def telegram_loads(model: Path, folder: Path, conversations: int) -> dict:
     # Telegram's own limit (30 messages a second) would dominate every figure here;
     # lift it to measure the adapter itself. The README reports the limit separately.
     env = {**os.environ, "TELEGRAM_BOT_TOKEN": token, "TELEGRAM_API_BASE_URL": standin.base_url,
-           "SIGNPOST_ID_KEY": "bench", "TELEGRAM_MAX_MESSAGES_PER_SECOND": "100000",
+           "SIGNPOST_ID_KEY": BENCH_KEY, "TELEGRAM_MAX_MESSAGES_PER_SECOND": "100000",
            "SIGNPOST_STATE_DIR": str(folder / "state")}
     started = time.perf_counter()
     process = subprocess.Popen(
@@ -272,6 +278,42 @@ async def telegram_loads(model: Path, folder: Path, conversations: int) -> dict:
 
         loads = await measure_loads(send, conversations)
         return {"loads": loads, "cold_start_s": cold, "peak_rss_mb": peak_rss_mb(process.pid)}
+    finally:
+        _stop(process)
+        standin.stop()
+
+
+
+
+def telegram_burst(model: Path, folder: Path, chats: int = CONCURRENCY) -> dict:
+    """``chats`` people write at once, each sendMessage taking SEND_DELAY: time to each
+    first reply (from the updates being available to the reply being delivered), with
+    Telegram's default rate limit in place."""
+    from bot.telegram_standin import TelegramStandIn, text_update
+
+    standin = TelegramStandIn().start()
+    env = {**os.environ, "TELEGRAM_BOT_TOKEN": "123456789:" + "U" * 35,
+           "TELEGRAM_API_BASE_URL": standin.base_url, "SIGNPOST_ID_KEY": BENCH_KEY,
+           "SIGNPOST_STATE_DIR": str(folder / "state")}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bot", "telegram", "--model", str(model),
+         "--endpoints", str(_endpoints(folder))],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        standin.push(text_update(1, standin.next_message_id(), "/start"))
+        standin.wait_until(lambda: any(c.done for c in standin.sent_to(1)), 300)
+        standin.send_delay = SEND_DELAY
+        ids = range(20_001, 20_001 + chats)
+        pushed = time.monotonic()
+        for chat in ids:
+            standin.push(text_update(chat, standin.next_message_id(), "how do i report abuse"))
+        standin.wait_until(lambda: all(any(c.done for c in standin.sent_to(chat)) for chat in ids),
+                           120)
+        firsts = sorted(min(c.done for c in standin.sent_to(chat) if c.done) - pushed
+                        for chat in ids)
+        return {"chats": chats, "send_delay_ms": SEND_DELAY * 1000,
+                "first_reply_p50_ms": statistics.median(firsts) * 1000,
+                "first_reply_max_ms": firsts[-1] * 1000}
     finally:
         _stop(process)
         standin.stop()
@@ -305,9 +347,9 @@ async def _instances_load(model: Path, folder: Path, endpoints: Path, count: int
             port = local_servers.free_port()
             urls.append(f"http://127.0.0.1:{port}/telegram")
             env = {**os.environ, "TELEGRAM_BOT_TOKEN": "123456789:" + "C" * 35,
-                   "TELEGRAM_API_BASE_URL": standin.base_url, "SIGNPOST_ID_KEY": "bench",
+                   "TELEGRAM_API_BASE_URL": standin.base_url, "SIGNPOST_ID_KEY": BENCH_KEY,
                    "WEBHOOK_URL": urls[-1], "WEBHOOK_LISTEN": "127.0.0.1", "WEBHOOK_PORT": str(port),
-                   "TELEGRAM_WEBHOOK_SECRET": "bench", "TELEGRAM_MAX_MESSAGES_PER_SECOND": "100000",
+                   "TELEGRAM_WEBHOOK_SECRET": BENCH_SECRET, "TELEGRAM_MAX_MESSAGES_PER_SECOND": "100000",
                    "SIGNPOST_STATE_DIR": str(folder / f"state-{count}-{n}")}
             processes.append(subprocess.Popen(
                 [sys.executable, "-m", "bot", "telegram", "--model", str(model),
@@ -325,7 +367,7 @@ async def _instances_load(model: Path, folder: Path, endpoints: Path, count: int
                           **text_update(chat, standin.next_message_id(), text)}
                 pushed = time.monotonic()
                 async with http.post(urls[next(turns) % count], json=update,
-                                     headers={"X-Telegram-Bot-Api-Secret-Token": "bench"}) as reply:
+                                     headers={"X-Telegram-Bot-Api-Secret-Token": BENCH_SECRET}) as reply:
                     reply.raise_for_status()
                 await loop.run_in_executor(_WAITERS, lambda: standin.wait_for_messages(chat, before + 1))
                 return standin.sent_to(chat)[before].at - pushed
@@ -409,7 +451,7 @@ def run(model: Path, conversations: int = 50, with_baseline: bool = True) -> dic
     from bot import local_servers
 
     steps = ["Signpost: engine latency", "Signpost: cold start and memory",
-             "Signpost: Telegram adapter", "Signpost: training"]
+             "Signpost: Telegram adapter", "Signpost: Telegram burst", "Signpost: training"]
     scale_out = local_servers.available()
     if scale_out:
         steps.append("Signpost: one and two instances")
@@ -435,6 +477,7 @@ def run(model: Path, conversations: int = 50, with_baseline: bool = True) -> dic
                          lambda f: cold_start_and_memory(model, f, conversations)))
         ours["telegram"] = step("Signpost: Telegram adapter",
                                 lambda f: asyncio.run(telegram_loads(model, f, conversations)))
+        ours["burst"] = step("Signpost: Telegram burst", lambda f: telegram_burst(model, f))
         ours["training"] = step("Signpost: training", train_times)
         if scale_out:
             ours["instances"] = step("Signpost: one and two instances", lambda f: asyncio.run(
@@ -525,6 +568,19 @@ def table(results: dict) -> str:
         f"| cold start to first Telegram reply | | {ours['telegram']['cold_start_s']:.1f} s | |",
         f"| peak RSS of the adapter process | | {ours['telegram']['peak_rss_mb']:.0f} MB | |",
     ]
+    burst = ours.get("burst")
+    if burst:
+        adapter += [
+            "",
+            f"A burst: {burst['chats']} chats write at once and every sendMessage takes "
+            f"{burst['send_delay_ms']:.0f} ms (Telegram's default rate limit in place); time to "
+            "each chat's first reply:",
+            "",
+            "| figure | p50 | slowest |",
+            "|---|---|---|",
+            f"| first reply | {burst['first_reply_p50_ms']:.0f} ms "
+            f"| {burst['first_reply_max_ms']:.0f} ms |",
+        ]
     instances = ours.get("instances")
     if instances:
         one, two = instances["1"], instances["2"]

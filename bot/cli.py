@@ -239,10 +239,13 @@ def _telegram(args: argparse.Namespace) -> int:
 
     try:
         settings = telegram_bot.Settings.from_env()
+        telegram_bot.run(settings, _current_model(args), args.endpoints)
     except telegram_bot.SettingsError as exc:
         print(f"signpost: {exc}", file=sys.stderr)
         return 2
-    telegram_bot.run(settings, _current_model(args), args.endpoints)
+    except telegram_bot.Fatal as exc:
+        print(f"signpost: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 

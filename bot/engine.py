@@ -24,7 +24,7 @@ import time
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 from rasa.core.agent import load_agent
 from rasa.core.channels.channel import CollectingOutputChannel, UserMessage
@@ -74,19 +74,7 @@ class Engine:
         self._directory = directory
         self._emergency_number = directory.services["police_999"].contact
         self.model = Path(model)
-        self._turn = _yield_once
         self._learn_domain()
-
-    def wait_for_turn(self, gate: Callable[[], Awaitable[None]]) -> None:
-        """Have each message wait for ``gate()`` right before the engine's work starts.
-
-        A front end can use it to hold back new work while something must
-        happen first: the Telegram adapter answers one update at a time, from
-        the engine's work to the reply being sent (see
-        bot/telegram_delivery.py). The engine starts working as soon as
-        ``gate`` returns, with no pause in between.
-        """
-        self._turn = gate
 
     def _learn_domain(self) -> None:
         """What the engine takes from the model's domain (again after a reload)."""
@@ -138,7 +126,10 @@ class Engine:
 
     async def respond(self, conversation_id: str, text: str) -> list[Reply]:
         """Answer one message (typed text or a button payload) in a conversation."""
-        await self._turn()
+        # Rasa's work is all CPU, with no real waits, so nothing else would run until
+        # it finished: yielding once first lets messages from other conversations
+        # that arrived meanwhile take their turn, so they interleave fairly.
+        await asyncio.sleep(0)
         collector = _WholeMessages()
         await self._agent.handle_message(
             UserMessage(self._prepare(text), collector, sender_id=conversation_id)
@@ -233,13 +224,6 @@ class _WholeMessages(CollectingOutputChannel):
         await self._persist_message(self._message(recipient_id, text=text.strip()))
 
 
-async def _yield_once() -> None:
-    """The default turn: Rasa's work is all CPU, with no real waits, so nothing else
-    would run until it finished. Yielding once lets messages from other
-    conversations that arrived meanwhile take their turn, so they interleave fairly."""
-    await asyncio.sleep(0)
-
-
 def _innermost(store: Any) -> Any:
     while hasattr(store, "_tracker_store"):  # Rasa wraps the store it was configured with
         store = store._tracker_store
@@ -280,5 +264,5 @@ def _anchor_sqlite_path(tracker_store: Any, base: Path) -> None:
     db = Path(tracker_store.kwargs.get("db") or "rasa.db")
     if not db.is_absolute():
         db = base / db
-    db.parent.mkdir(parents=True, exist_ok=True)
+    db.parent.mkdir(mode=0o700, parents=True, exist_ok=True)  # conversations are private
     tracker_store.kwargs["db"] = str(db)

@@ -13,20 +13,21 @@ conversation id; the adapter adds only what Telegram needs:
 * replies split to Telegram's limit and sent as plain text, so nothing a user
   types can break the formatting;
 * chats handled concurrently, each chat's messages in order;
-* polling that confirms an update only once it is handled
-  (bot/telegram_delivery.py), so a crash loses nothing and repeats nothing;
+* polling that confirms an update only once it has been answered, and sends
+  that are retried (bot/telegram_delivery.py), so no reply is lost;
 * a fixed fail-safe reply with 999, 101 and Childline if the engine fails or
-  is too slow, logged without the message text.
+  is too slow, or the answer cannot be sent, logged without the message text.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from contextvars import ContextVar
 import os
 import re
-import secrets
+import hashlib
+import hmac
+import tempfile
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,8 +41,9 @@ from telegram import (
     LinkPreviewOptions,
     Update,
 )
-from telegram.error import TelegramError
+from telegram.error import BadRequest, Forbidden, InvalidToken, NetworkError, TelegramError
 from telegram.ext import (
+    AIORateLimiter,
     Application,
     BaseUpdateProcessor,
     CallbackQueryHandler,
@@ -55,15 +57,20 @@ from telegram.request import HTTPXRequest
 
 from bot import content, project, safety
 from bot.fixed_replies import FixedReplies
-from bot.pseudonyms import Pseudonyms, load_key
+from bot.pseudonyms import BadKey, Pseudonyms, load_key
 from bot.splitting import split_message
-from bot.telegram_delivery import ConfirmingBot, HandledUpdates, MarkingRateLimiter, answering
+from bot.telegram_delivery import TOKEN_REFUSED, ConfirmingBot, HandledUpdates
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_BASE_URL = "https://api.telegram.org/bot"
 _TOKEN = re.compile(r"^\d{3,}:[A-Za-z0-9_-]{30,}$")
-_SECRET = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
+MIN_SECRET = 32
+_SECRET = re.compile(rf"^[A-Za-z0-9_-]{{{MIN_SECRET},256}}$")
+# An update whose answer and fail-safe could not be sent is handled again after
+# this pause, doubling up to the maximum.
+RETRY_PAUSE = 1.0
+MAX_RETRY_PAUSE = 60.0
 # Telegram lets a bot delete messages in a private chat for 48 hours; /clear
 # asks for the most recent ones by id, in the batches the API accepts.
 CLEAR_RECENT_MESSAGES = 1000
@@ -84,6 +91,10 @@ class SettingsError(ValueError):
     """A setting is missing or malformed; the message says which, in one line."""
 
 
+class Fatal(RuntimeError):
+    """The bot cannot go on (Telegram refuses its token); the message says why, in one line."""
+
+
 @dataclass(frozen=True)
 class Settings:
     """The adapter's settings, from the environment (see README, "Deploying on Telegram")."""
@@ -91,14 +102,20 @@ class Settings:
     token: str
     base_url: str = DEFAULT_BASE_URL
     webhook_url: str | None = None
-    listen: str = "0.0.0.0"
+    listen: str = "127.0.0.1"  # behind a TLS reverse proxy on the same host
     port: int = 8443
     webhook_secret: str = ""
     reply_timeout: float = 10.0
+    send_retry_seconds: float = 30.0
     retention_days: float = 7.0
     max_messages_per_second: float = 30.0
     log_message_text: bool = False
     state_dir: Path = project.ROOT / "var"
+
+    @property
+    def bot_id(self) -> int:
+        """The bot's own id: a token's digits before the colon."""
+        return int(self.token.split(":", 1)[0])
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> "Settings":
@@ -110,10 +127,10 @@ class Settings:
         if not _TOKEN.match(token):
             raise SettingsError("TELEGRAM_BOT_TOKEN does not look like a bot token "
                                 "(digits, a colon, then 30+ letters, digits, _ or -)")
-        secret = env.get("TELEGRAM_WEBHOOK_SECRET") or secrets.token_urlsafe(32)
+        secret = env.get("TELEGRAM_WEBHOOK_SECRET") or webhook_secret_for(token)
         if not _SECRET.match(secret):
-            raise SettingsError("TELEGRAM_WEBHOOK_SECRET may only use letters, digits, _ and - "
-                                "(1 to 256 characters)")
+            raise SettingsError(f"TELEGRAM_WEBHOOK_SECRET must be {MIN_SECRET} to 256 letters, "
+                                "digits, _ or -; or leave it unset to derive one from the token")
         webhook_url = env.get("WEBHOOK_URL") or None
         if webhook_url and urlparse(webhook_url).scheme not in ("http", "https"):
             raise SettingsError("WEBHOOK_URL must be a full address, e.g. https://bot.example.org/telegram")
@@ -125,12 +142,21 @@ class Settings:
             port=_number(env, "WEBHOOK_PORT", cls.port, int),
             webhook_secret=secret,
             reply_timeout=_number(env, "SIGNPOST_REPLY_TIMEOUT", cls.reply_timeout, float),
+            send_retry_seconds=_number(env, "SIGNPOST_SEND_RETRY_SECONDS", cls.send_retry_seconds,
+                                       float),
             retention_days=_number(env, "SIGNPOST_RETENTION_DAYS", cls.retention_days, float),
             max_messages_per_second=_number(env, "TELEGRAM_MAX_MESSAGES_PER_SECOND",
                                             cls.max_messages_per_second, float),
             log_message_text=env.get("SIGNPOST_LOG_MESSAGE_TEXT", "").lower() in ("1", "true", "yes"),
             state_dir=Path(env.get("SIGNPOST_STATE_DIR") or cls.state_dir),
         )
+
+
+def webhook_secret_for(token: str) -> str:
+    """The webhook secret when none is set: derived from the token, so every instance
+    behind one URL agrees on it (a random one per start would lock out all but the
+    last instance started), and registering the webhook again changes nothing."""
+    return hmac.new(token.encode(), b"signpost telegram webhook secret", hashlib.sha256).hexdigest()
 
 
 def _number(env: dict[str, str], name: str, default: Any, kind: type) -> Any:
@@ -150,12 +176,17 @@ class PerChatOrder(BaseUpdateProcessor):
     """Different chats are processed concurrently; one chat's updates in order.
 
     PTB's processor hook: each update waits only for earlier updates from the
-    same chat, so one slow conversation never holds up the others.
+    same chat, so one slow conversation never holds up the others. It is also
+    where an update is confirmed, once ``settle`` says it was answered; an
+    update whose answer and fail-safe both could not be sent is handled again
+    after a pause, still ahead of the chat's later updates.
     """
 
-    def __init__(self, on_done: Any = None, max_concurrent_updates: int = 512) -> None:
+    def __init__(self, settle: Any, confirm: Any, max_concurrent_updates: int = 512) -> None:
         super().__init__(max_concurrent_updates)
-        self._on_done = on_done  # told when each update has been handled
+        self._settle = settle  # update -> True once answered (or unanswerable for good)
+        self._confirm = confirm
+        self.application: Application | None = None  # set once built, to handle updates again
         self._locks: dict[Any, asyncio.Lock] = {}
         self._waiting: defaultdict[Any, int] = defaultdict(int)
 
@@ -166,11 +197,15 @@ class PerChatOrder(BaseUpdateProcessor):
         self._waiting[key] += 1
         try:
             async with lock:
-                try:
-                    await coroutine
-                finally:
-                    if self._on_done:
-                        self._on_done(update)
+                await coroutine
+                pause = RETRY_PAUSE
+                while not self._settle(update):
+                    await asyncio.sleep(pause)
+                    if not (self.application and self.application.running):
+                        return  # stopping: unconfirmed, so Telegram sends it again
+                    pause = min(pause * 2, MAX_RETRY_PAUSE)
+                    await self.application.process_update(update)
+                self._confirm(update)
         finally:
             self._waiting[key] -= 1
             if not self._waiting[key]:
@@ -184,13 +219,19 @@ class PerChatOrder(BaseUpdateProcessor):
         pass
 
 
-class _Turn:
-    """Whether the current answer holds the adapter's answer turn."""
-
-    held = False
+class _GaveUp(Exception):
+    """Ends a handler whose reply could not be sent; the fail-safe was tried."""
 
 
-_turn: ContextVar[_Turn | None] = ContextVar("turn", default=None)
+@dataclass
+class _Progress:
+    """How far the answer to one update got, kept until the update is confirmed,
+    so that handling it again neither asks the engine again nor repeats a message."""
+
+    replies: list[tuple[str, Any]] | None = None  # the engine's answer: (text, keyboard)
+    sent: int = 0  # messages delivered, over all attempts
+    reached: int = 0  # messages reached in this attempt
+    undelivered: bool = False  # neither the answer nor the fail-safe could be sent
 
 
 class SignpostBot:
@@ -203,26 +244,10 @@ class SignpostBot:
         self.replies = replies
         self.pseudonyms = pseudonyms
         self._told_private_only: set[str] = set()
-        # One answer at a time, from the engine starting its work to the reply
-        # being sent, so that a crash cannot fall between an update being marked
-        # answered and its reply leaving (see telegram_delivery). With the SQLite
-        # store the engine's work is all CPU, so this costs little throughput
-        # (with PostgreSQL its queries are serialised too); an engine that never
-        # starts its work (a timeout) never holds the turn.
-        self._answer_turn = asyncio.Lock()
+        self._progress: dict[int, _Progress] = {}  # by update id, until confirmed
 
     def use_engine(self, engine: Any) -> None:
         self.engine = engine
-        if hasattr(engine, "wait_for_turn"):
-            engine.wait_for_turn(self._take_turn)
-
-    async def _take_turn(self) -> None:
-        """The engine's gate: called right before its work starts."""
-        await asyncio.sleep(0)  # let other conversations queue fairly
-        turn = _turn.get()
-        if turn is not None:
-            await self._answer_turn.acquire()
-            turn.held = True
 
     def register(self, app: Application) -> None:
         private = filters.ChatType.PRIVATE
@@ -291,8 +316,9 @@ class SignpostBot:
 
     async def button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         query = update.callback_query
-        await query.answer()
-        try:  # the question has been answered: take its buttons away
+        try:  # stops the button's spinner; a press answered before (a retry) is refused
+            await query.answer()
+            # the question has been answered: take its buttons away
             await query.edit_message_reply_markup(reply_markup=None)
         except TelegramError:
             pass
@@ -318,10 +344,7 @@ class SignpostBot:
         if chat in self._told_private_only:
             return
         self._told_private_only.add(chat)
-        try:
-            await self.send(update, self.replies.private_only)
-        except TelegramError:  # e.g. a channel where the bot may not post
-            pass
+        await self.send(update, self.replies.private_only)  # a channel may refuse: given up
 
     # --- the engine, with the fail-safe --------------------------------------------
 
@@ -329,15 +352,14 @@ class SignpostBot:
         return self.pseudonyms.of(update.effective_chat.id)
 
     async def converse(self, update: Update, text: str) -> None:
-        turn = _Turn()
-        _turn.set(turn)
-        try:
-            await self._converse(update, text)
-        finally:
-            if turn.held:
-                self._answer_turn.release()
+        progress = self._progress_of(update)
+        if progress.replies is None:  # handled again after a failed send: same answer
+            progress.replies = await self._ask_engine(update, text)
+        for text, keyboard in progress.replies:
+            await self.send(update, text, keyboard)
 
-    async def _converse(self, update: Update, text: str) -> None:
+    async def _ask_engine(self, update: Update, text: str) -> list[tuple[str, Any]]:
+        """The engine's replies as (text, keyboard), or the fail-safe reply."""
         conversation = self.conversation(update)
         if self.settings.log_message_text:
             logger.info("Message in %s: %r", conversation, text)
@@ -352,43 +374,90 @@ class SignpostBot:
             logger.error("The engine failed (%s); sent the fail-safe reply", type(exc).__name__)
             replies = None
         if not replies:
-            await self.send(update, self.replies.failsafe)
-            return
-        for reply in replies:
-            keyboard = None
-            if reply.buttons:
-                keyboard = InlineKeyboardMarkup(
-                    [[InlineKeyboardButton(b.title, callback_data=b.payload)] for b in reply.buttons]
-                )
-            await self.send(update, reply.text, keyboard)
+            return [(self.replies.failsafe, None)]
+        return [(reply.text, _keyboard(reply.buttons)) for reply in replies]
+
+    # --- sending, with the fail-safe ---------------------------------------------------
 
     async def send(self, update: Update, text: str, keyboard: InlineKeyboardMarkup | None = None) -> None:
         """Send ``text`` as plain text, split to Telegram's limit; buttons go on the last piece.
 
-        Sending takes the answer turn (unless this answer already holds it), so
-        no other work runs between the update being marked answered and the send.
+        A message that cannot be sent (after the bot's retries) is replaced by
+        the fail-safe reply and the handler ends; if the fail-safe cannot be
+        sent either, the update is left unanswered so that it is handled again.
         """
-        turn = _turn.get()
-        if turn is not None and turn.held:
-            await self._send_pieces(update, text, keyboard)
-            return
-        async with self._answer_turn:
-            await self._send_pieces(update, text, keyboard)
-
-    async def _send_pieces(self, update: Update, text: str,
-                           keyboard: InlineKeyboardMarkup | None) -> None:
-        answering.set(update)  # the rate limiter marks it answered as the reply goes out
+        progress = self._progress_of(update)
         pieces = split_message(text)
         for number, piece in enumerate(pieces, start=1):
-            await update.get_bot().send_message(
-                update.effective_chat.id, piece,
-                reply_markup=keyboard if number == len(pieces) else None)
+            progress.reached += 1
+            if progress.reached <= progress.sent:
+                continue  # delivered in an earlier attempt
+            try:
+                await self._send_one(update, piece, keyboard if number == len(pieces) else None)
+            except Forbidden:  # the person blocked the bot: nothing can reach them
+                logger.warning("A chat cannot be written to (Forbidden); its update is given up")
+                raise _GaveUp from None
+            except (TelegramError, asyncio.TimeoutError) as exc:
+                await self._send_failsafe(update, progress, exc)
+            progress.sent += 1
+
+    async def _send_one(self, update: Update, text: str,
+                        keyboard: InlineKeyboardMarkup | None = None) -> None:
+        bot = update.get_bot()
+        # The bot retries for retry_for; the margin covers the last request's own time-out.
+        await asyncio.wait_for(bot.send_message(update.effective_chat.id, text, reply_markup=keyboard),
+                               getattr(bot, "retry_for", 30.0) + 15)
+
+    async def _send_failsafe(self, update: Update, progress: _Progress, error: Exception) -> None:
+        logger.error("A reply could not be sent (%s); sending the fail-safe reply",
+                     type(error).__name__)
+        try:
+            for piece in split_message(self.replies.failsafe):
+                await self._send_one(update, piece)
+        except (Forbidden, BadRequest) as exc:  # blocked, or the chat is gone: for good
+            logger.warning("A chat cannot be written to (%s); its update is given up",
+                           type(exc).__name__)
+        except (TelegramError, asyncio.TimeoutError) as exc:
+            logger.error("The fail-safe reply could not be sent either (%s); "
+                         "the update will be handled again", type(exc).__name__)
+            progress.undelivered = True
+        raise _GaveUp
+
+    def _progress_of(self, update: Update) -> _Progress:
+        return self._progress.setdefault(update.update_id, _Progress())
+
+    def settle(self, update: object) -> bool:
+        """Whether ``update`` is done with (PerChatOrder confirms it); if not, it is
+        handled again, resuming where its answer stopped."""
+        if not isinstance(update, Update):
+            return True
+        progress = self._progress.get(update.update_id)
+        if progress is not None and progress.undelivered:
+            progress.undelivered, progress.reached = False, 0
+            return False
+        self._progress.pop(update.update_id, None)
+        return True
 
     async def on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
-        # Never log the update itself: it holds the chat id and the message text.
         error = context.error
+        if isinstance(error, _GaveUp):
+            return  # already logged, and the fail-safe tried
+        # Never log the update itself: it holds the chat id and the message text.
         logger.error("Error while handling an update: %s", type(error).__name__,
                      exc_info=(type(error), error, error.__traceback__) if error else None)
+        if isinstance(update, Update) and update.effective_chat and \
+                update.effective_chat.type == "private":
+            try:  # a fault in a handler must not leave the person with nothing
+                await self._send_failsafe(update, self._progress_of(update), error)
+            except _GaveUp:
+                pass
+
+
+def _keyboard(buttons: Any) -> InlineKeyboardMarkup | None:
+    if not buttons:
+        return None
+    return InlineKeyboardMarkup([[InlineKeyboardButton(b.title, callback_data=b.payload)]
+                                 for b in buttons])
 
 
 def build_application(settings: Settings, engine_loader: Any, replies: FixedReplies,
@@ -417,20 +486,31 @@ def build_application(settings: Settings, engine_loader: Any, replies: FixedRepl
         settings.token,
         base_url=settings.base_url,
         defaults=Defaults(link_preview_options=LinkPreviewOptions(is_disabled=True)),
-        rate_limiter=MarkingRateLimiter(lambda update: bot.handled(update),
-                                        overall_max_rate=settings.max_messages_per_second),
+        # PTB's rate limiter keeps within Telegram's limits and waits out 429s.
+        rate_limiter=AIORateLimiter(overall_max_rate=settings.max_messages_per_second,
+                                    max_retries=3),
         request=HTTPXRequest(connection_pool_size=256),
         get_updates_request=HTTPXRequest(),
-        ledger=HandledUpdates(settings.state_dir / "telegram-updates.db"),
+        ledger=HandledUpdates(settings.state_dir / "telegram-updates.db", settings.bot_id),
+        retry_for=settings.send_retry_seconds,
     )
+    order = PerChatOrder(settle=signpost.settle, confirm=bot.confirm)
     app = (
         Application.builder()
         .bot(bot)
-        .concurrent_updates(PerChatOrder(on_done=bot.handled))
+        .concurrent_updates(order)
         .post_init(post_init)
         .post_stop(post_stop)
         .build()
     )
+    order.application = app
+
+    def stop_for_good(reason: str) -> None:
+        if "fatal" not in app.bot_data:
+            app.bot_data["fatal"] = reason
+            app.stop_running()
+
+    bot.on_fatal(stop_for_good)
     signpost.register(app)
     app.bot_data["signpost"] = signpost
     return app
@@ -476,26 +556,67 @@ def quiet_http_logs() -> None:
     # httpx logs every request URL at INFO, and Telegram URLs contain the bot token.
     for name in ("httpx", "httpcore", "telegram.ext.Updater", "apscheduler"):
         logging.getLogger(name).setLevel(logging.WARNING)
+    # PTB logs a traceback for every error page that is not JSON (a 502 from Telegram's
+    # front end); the bot's retry logs one line for it instead.
+    logging.getLogger("telegram.request").setLevel(logging.CRITICAL)
+    # PTB's retry loop logs a traceback when Telegram refuses the token; the bot
+    # ends with one line that says what to do instead.
+    logging.getLogger("telegram.ext").addFilter(
+        lambda record: not (record.exc_info and isinstance(record.exc_info[1], InvalidToken)))
 
 
 def run(settings: Settings, model: Path, endpoints: Path = project.ENDPOINTS) -> None:
-    """Serve Telegram until stopped: by polling, or by webhook when WEBHOOK_URL is set."""
+    """Serve Telegram until stopped: by polling, or by webhook when WEBHOOK_URL is set.
+
+    Raises :class:`SettingsError` for an unusable state directory, and
+    :class:`Fatal` when Telegram refuses the token, at start or later.
+    """
     from bot.engine import Engine
 
     quiet_http_logs()
+    os.umask(0o077)  # whatever this process creates (the stores, -wal, -shm) is its owner's only
+    prepare_state_dir(settings.state_dir)
+    try:
+        pseudonyms = Pseudonyms(load_key(key_file=settings.state_dir / "pseudonym.key"))
+    except BadKey as exc:
+        raise SettingsError(str(exc)) from None
     directory = content.load_directory()
     replies = FixedReplies.build(directory, settings.retention_days)
-    pseudonyms = Pseudonyms(load_key(key_file=settings.state_dir / "pseudonym.key"))
     app = build_application(settings, lambda: Engine.load(model, endpoints), replies, pseudonyms,
                             models_folder=Path(model).parent)
-    if settings.webhook_url:
-        app.run_webhook(
-            listen=settings.listen,
-            port=settings.port,
-            url_path=urlparse(settings.webhook_url).path.lstrip("/"),
-            webhook_url=settings.webhook_url,
-            secret_token=settings.webhook_secret,
-            allowed_updates=Update.ALL_TYPES,
-        )
-    else:
-        app.run_polling(allowed_updates=Update.ALL_TYPES)
+    try:
+        if settings.webhook_url:
+            app.run_webhook(
+                listen=settings.listen,
+                port=settings.port,
+                url_path=urlparse(settings.webhook_url).path.lstrip("/"),
+                webhook_url=settings.webhook_url,
+                secret_token=settings.webhook_secret,
+                allowed_updates=Update.ALL_TYPES,
+            )
+        else:
+            app.run_polling(allowed_updates=Update.ALL_TYPES)
+    except (InvalidToken, Forbidden):
+        raise Fatal(TOKEN_REFUSED) from None
+    except NetworkError as exc:
+        raise Fatal(f"Telegram's Bot API could not be reached at start ({type(exc).__name__}); "
+                    "check the network and TELEGRAM_API_BASE_URL") from None
+    if "fatal" in app.bot_data:
+        raise Fatal(app.bot_data["fatal"])
+
+
+def prepare_state_dir(folder: Path) -> None:
+    """Make the state directory private (0700, its files 0600, whatever the umask was
+    when they were made), or fail at once, in one line, if it cannot be written."""
+    try:
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        folder.chmod(0o700)
+        for path in folder.iterdir():
+            if path.is_file():
+                path.chmod(0o600)
+        with tempfile.TemporaryFile(dir=folder) as probe:
+            probe.write(b"x")
+            probe.flush()
+    except OSError as exc:
+        raise SettingsError(f"The state directory {folder} is not usable ({exc.strerror or exc}): "
+                            "make it writable, or set SIGNPOST_STATE_DIR") from None

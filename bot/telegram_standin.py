@@ -4,7 +4,10 @@ that must not reach Telegram.
 It answers the methods the bot calls (getMe, getUpdates, sendMessage,
 setMyCommands, answerCallbackQuery, deleteMessages, ...), records every call,
 and hands out updates that tests push, exactly as the real API would for
-long polling. It runs on its own thread and event loop, so the adapter under
+long polling. Tests can make it fail a method as Telegram does (a 429 with
+``retry_after``, a 502, a 401 for a revoked token), take time over each
+``sendMessage`` as a real network round trip does (``send_delay``), or hold
+one chat's messages until released. It runs on its own thread and event loop, so the adapter under
 test can run in a subprocess or in the test's own loop.
 """
 
@@ -30,11 +33,44 @@ class Call:
     method: str
     params: dict[str, Any]
     at: float = field(default_factory=time.monotonic)
+    status: int = 200  # what the stand-in answered
+    done: float | None = None  # when it answered
+
+
+@dataclass
+class Fault:
+    method: str
+    status: int
+    chat_id: int | None = None  # only calls for this chat
+    times: float = 1  # how many calls fail (math.inf: until cleared)
+    retry_after: int | None = None
+    when: Callable[[dict], bool] | None = None  # only calls whose parameters pass this
+
+    def matches(self, method: str, params: dict) -> bool:
+        return self.times > 0 and method == self.method and (
+            self.chat_id is None or int(params.get("chat_id", 0)) == self.chat_id) and (
+            self.when is None or self.when(params))
+
+    def response(self) -> web.Response:
+        if self.status >= 500:  # as a proxy in front of Telegram answers: not JSON
+            return web.Response(status=self.status, text="<html>Bad Gateway</html>")
+        body: dict[str, Any] = {"ok": False, "error_code": self.status,
+                                "description": _DESCRIPTIONS.get(self.status, "Error")}
+        if self.retry_after is not None:
+            body["parameters"] = {"retry_after": self.retry_after}
+        return web.json_response(body, status=self.status)
+
+
+_DESCRIPTIONS = {401: "Unauthorized", 403: "Forbidden: bot was blocked by the user",
+                 429: "Too Many Requests: retry after 1"}
 
 
 class TelegramStandIn:
     def __init__(self) -> None:
         self.calls: list[Call] = []
+        self.faults: list[Fault] = []
+        self.send_delay = 0.0  # seconds each sendMessage takes, like a round trip to Telegram
+        self._held: dict[int, asyncio.Event] = {}  # chats whose messages wait to be released
         self._updates: list[dict] = []
         self._changed = threading.Condition()
         self._update_ids = itertools.count(1)
@@ -88,6 +124,19 @@ class TelegramStandIn:
         self._loop.call_soon_threadsafe(self._arrived.set)
         return update
 
+    def fail(self, method: str, status: int, **how: Any) -> Fault:
+        """Answer the next call(s) to ``method`` with an error (see :class:`Fault`)."""
+        fault = Fault(method, status, **how)
+        with self._changed:
+            self.faults.append(fault)
+        return fault
+
+    def hold(self, chat_id: int) -> Callable[[], None]:
+        """Keep messages to ``chat_id`` waiting inside the stand-in; returns the release."""
+        held = asyncio.run_coroutine_threadsafe(_new_event(), self._loop).result(timeout=10)
+        self._held[chat_id] = held
+        return lambda: self._loop.call_soon_threadsafe(held.set)
+
     def next_message_id(self) -> int:
         return next(self._message_ids)
 
@@ -96,7 +145,9 @@ class TelegramStandIn:
             return [c for c in self.calls if c.method == method]
 
     def sent_to(self, chat_id: int) -> list[Call]:
-        return [c for c in self.calls_to("sendMessage") if int(c.params["chat_id"]) == chat_id]
+        """The messages that reached ``chat_id`` (not those the stand-in failed)."""
+        return [c for c in self.calls_to("sendMessage")
+                if int(c.params["chat_id"]) == chat_id and c.status == 200]
 
     def texts_to(self, chat_id: int) -> list[str]:
         return [c.params["text"] for c in self.sent_to(chat_id)]
@@ -123,8 +174,19 @@ class TelegramStandIn:
         method = request.match_info["method"]
         params = await _params(request)
         with self._changed:
-            self.calls.append(Call(method, params))
+            fault = next((f for f in self.faults if f.matches(method, params)), None)
+            if fault:
+                fault.times -= 1
+            call = Call(method, params, status=fault.status if fault else 200)
+            self.calls.append(call)
             self._changed.notify_all()
+        if fault:
+            return fault.response()
+        if method == "sendMessage":
+            await asyncio.sleep(self.send_delay)
+            held = self._held.get(int(params.get("chat_id", 0)))
+            if held:
+                await held.wait()
         if method == "getUpdates":
             result: Any = await self._get_updates(params)
         else:
@@ -133,6 +195,9 @@ class TelegramStandIn:
                 return web.json_response({"ok": False, "error_code": 404,
                                           "description": f"Not Found: {method} is not in the stand-in"})
             result = answer(self, params)
+        with self._changed:
+            call.done = time.monotonic()
+            self._changed.notify_all()
         return web.json_response({"ok": True, "result": result})
 
     async def _get_updates(self, params: dict) -> list[dict]:
@@ -156,6 +221,10 @@ class TelegramStandIn:
         return {"message_id": self.next_message_id(), "date": int(time.time()),
                 "chat": {"id": int(params["chat_id"]), "type": "private"},
                 "from": BOT_USER, "text": params.get("text", "")}
+
+
+async def _new_event() -> asyncio.Event:
+    return asyncio.Event()  # made in the stand-in's loop, where it is awaited
 
 
 async def _params(request: web.Request) -> dict[str, Any]:

@@ -12,7 +12,9 @@ message. This subclass changes only the connection:
 * a save no longer asks the database how many events it already holds: the
   tracker being saved was read moments before, so it remembers that number
   (trackers that were not read from here fall back to Rasa's query);
-* new events are written with one bulk insert instead of one ORM object each.
+* new events are written with one bulk insert instead of one ORM object each;
+* the database and its -wal and -shm files are readable by their owner only
+  (conversations are private, whatever the umask was when they were made).
 
 The tables and the rows are Rasa's own, so a database written by either store
 can be read by the other. This store is for one process at a time; several
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 from typing import Any, Optional
 
 import sqlalchemy as sa
@@ -55,6 +58,7 @@ class SQLiteTrackerStore(SQLTrackerStore):
             connect_args={"check_same_thread": False},
         )
         event.listen(self.engine, "connect", _tune)
+        event.listen(self.engine, "connect", lambda *_: _make_private(db))
         self.sessionmaker = sessionmaker(bind=self.engine)
 
     async def _retrieve(
@@ -114,6 +118,12 @@ def _row(tracker: DialogueStateTracker, event: Any) -> dict[str, Any]:
         "action_name": data.get("name"),
         "data": json.dumps(data),
     }
+
+
+def _make_private(db: str) -> None:
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        if os.path.exists(db + suffix):
+            os.chmod(db + suffix, 0o600)
 
 
 def _tune(connection: Any, _record: Any) -> None:

@@ -9,6 +9,7 @@ once is found again.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import string
@@ -98,6 +99,8 @@ def messages(draw):
             "chat": draw(chats), "from": draw(users), **body}
 
 
+_update_ids = itertools.count(1)
+
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=10),
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
@@ -112,7 +115,7 @@ updates = st.one_of(
               users, messages(), st.one_of(texts, st.sampled_from(["/affirm", "/deny"]))),
     st.dictionaries(st.sampled_from(["message", "poll", "my_chat_member", "whatever", "inline_query"]),
                     json_values, max_size=2),  # malformed or unexpected
-).map(lambda update: {"update_id": 1, **update})
+).map(lambda update: {"update_id": next(_update_ids), **update})  # unique, as Telegram's are
 
 
 @pytest.fixture(scope="module")
@@ -127,7 +130,7 @@ def adapter(engine, loop, tmp_path_factory):
     async def load():
         return engine
 
-    app = build_application(settings_, load, replies, Pseudonyms(b"fuzz"))
+    app = build_application(settings_, load, replies, Pseudonyms(b"fuzz" * 8))
     errors: list[BaseException] = []
 
     async def record(update, context):

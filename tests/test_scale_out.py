@@ -27,8 +27,8 @@ pytestmark = pytest.mark.skipif(not local_servers.available(),
                                 reason=f"needs PostgreSQL and Redis: {local_servers.INSTALL}")
 
 TOKEN = "123456789:" + "S" * 35
-SECRET = "scale-out-secret"
-KEY = "shared-between-instances"
+SECRET = "scale-out-secret-shared-by-both-instances"
+KEY = "shared-between-instances-of-32-bytes"
 
 
 @pytest.fixture(scope="module")

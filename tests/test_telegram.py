@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import math
 import os
 import sqlite3
+import stat
 import subprocess
 import sys
 import threading
@@ -26,12 +28,15 @@ from bot.engine import Button, Reply
 from bot.fixed_replies import FixedReplies
 from bot.pseudonyms import Pseudonyms
 from bot.splitting import TELEGRAM_LIMIT, split_message
-from bot.telegram_bot import COMMANDS, Settings, SettingsError, build_application
+from bot.pseudonyms import BadKey, load_key
+from bot.telegram_bot import (COMMANDS, Settings, SettingsError, build_application,
+                              prepare_state_dir, webhook_secret_for)
+from bot.telegram_delivery import HandledUpdates
 from conftest import write_endpoints
 from bot.telegram_standin import TelegramStandIn, button_update, message, text_update
 
 TOKEN = "123456789:" + "T0kenT0kenT0kenT0kenT0kenT0ken12"
-KEY = "test-pseudonym-key"
+KEY = "test-pseudonym-key-of-at-least-32-bytes"
 STARTUP_TIMEOUT = 240
 _chat_ids = itertools.count(500_001)
 
@@ -58,7 +63,8 @@ def start_adapter(model, folder: Path, standin: TelegramStandIn, **env: str) -> 
     process = subprocess.Popen(
         [sys.executable, "-m", "bot", "telegram", "--model", str(model),
          "--endpoints", str(write_endpoints(folder))],
-        env=environment, stdout=log, stderr=subprocess.STDOUT)
+        env=environment, stdout=log, stderr=subprocess.STDOUT,
+        preexec_fn=lambda: os.umask(0o022))  # a common umask: files readable by all
     process.log_path = folder / "adapter.log"
     return process
 
@@ -216,6 +222,30 @@ def test_huge_odd_and_formatted_input_is_answered_safely(polling, standin):
     assert all("parse_mode" not in c.params for c in standin.sent_to(chat.id))
 
 
+@pytest.mark.parametrize("status, retry_after", [(429, 1), (502, None)], ids=["429", "502"])
+def test_a_send_that_fails_once_is_retried_and_the_answer_itself_arrives(
+        polling, standin, status, retry_after):
+    chat = Chat(standin)
+    standin.fail("sendMessage", status, chat_id=chat.id, retry_after=retry_after)
+    (answer,) = chat.say("how do i report a concern about a child")
+    assert "101" in answer and "something went wrong" not in answer.lower()
+    tries = [c.status for c in standin.calls_to("sendMessage") if int(c.params["chat_id"]) == chat.id]
+    assert tries == [status, 200]
+
+
+def test_a_chat_is_answered_while_another_chats_reply_is_still_on_its_way(polling, standin):
+    waiting, other = Chat(standin), Chat(standin)
+    release = standin.hold(waiting.id)
+    try:
+        standin.push(text_update(waiting.id, standin.next_message_id(), "how do i report abuse"))
+        standin.wait_until(lambda: standin.sent_to(waiting.id))  # its send is stuck in transit
+        assert "101" in other.say("how do i report a concern about a child")[0]
+        assert [c.done for c in standin.sent_to(waiting.id)] == [None]  # still stuck
+    finally:
+        release()
+    standin.wait_until(lambda: all(c.done for c in standin.sent_to(waiting.id)))
+
+
 def test_twenty_chats_writing_at_once_all_get_answers(polling, standin):
     chats = [Chat(standin) for _ in range(20)]
     for chat in chats:
@@ -252,6 +282,53 @@ def test_no_raw_chat_id_name_text_or_token_is_stored_or_logged(polling, standin)
         assert private not in log
 
 
+def test_state_and_conversations_are_readable_by_their_owner_only(polling, standin):
+    Chat(standin).say("hello")
+    state = polling.folder / "state"
+    assert stat.S_IMODE(state.stat().st_mode) == 0o700
+    files = [*state.iterdir(), *polling.folder.glob("conversations.db*")]
+    assert {f.name for f in files} >= {"telegram-updates.db", "conversations.db",
+                                       "conversations.db-wal"}
+    assert {f.name: stat.S_IMODE(f.stat().st_mode) for f in files} == {f.name: 0o600 for f in files}
+
+
+def test_an_existing_state_directory_is_made_private(tmp_path):
+    state = tmp_path / "var"
+    state.mkdir(mode=0o755)
+    (state / "old.db").write_text("")
+    (state / "old.db").chmod(0o644)
+    prepare_state_dir(state)
+    assert stat.S_IMODE(state.stat().st_mode) == 0o700
+    assert stat.S_IMODE((state / "old.db").stat().st_mode) == 0o600
+
+
+@pytest.mark.parametrize("key", ["", "x", "k" * 31])
+def test_a_short_pseudonym_key_file_is_refused(tmp_path, key):
+    (tmp_path / "pseudonym.key").write_text(key)
+    with pytest.raises(BadKey, match="empty or shorter than 32 bytes"):
+        load_key({}, tmp_path / "pseudonym.key")
+
+
+def test_a_new_pseudonym_key_is_written_whole_and_private(tmp_path):
+    key_file = tmp_path / "var" / "pseudonym.key"
+    key = load_key({}, key_file)
+    assert len(key) == 64 and load_key({}, key_file) == key
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    assert [p.name for p in key_file.parent.iterdir()] == ["pseudonym.key"]  # nothing partial
+    with pytest.raises(BadKey, match="SIGNPOST_ID_KEY is shorter than 32 bytes"):
+        load_key({"SIGNPOST_ID_KEY": "short"}, key_file)
+
+
+def test_a_short_pseudonym_key_ends_the_process_with_one_line(model, own_standin, tmp_path):
+    process = start_adapter(model, tmp_path, own_standin, SIGNPOST_ID_KEY="k" * 31)
+    try:
+        log = _ends_with_one_line(process, "SIGNPOST_ID_KEY is shorter than 32 bytes",
+                                  within=STARTUP_TIMEOUT)
+        assert process.returncode == 2 and len(log.strip().splitlines()) == 1
+    finally:
+        stop_adapter(process)
+
+
 # --- settings -----------------------------------------------------------------------
 
 
@@ -270,10 +347,90 @@ def test_a_missing_or_malformed_token_gets_one_line_and_exit_code_2(token, expec
 def test_settings_reject_bad_numbers_and_secrets():
     with pytest.raises(SettingsError, match="WEBHOOK_PORT must be a number"):
         Settings.from_env({"TELEGRAM_BOT_TOKEN": TOKEN, "WEBHOOK_PORT": "eighty"})
-    with pytest.raises(SettingsError, match="TELEGRAM_WEBHOOK_SECRET may only use"):
-        Settings.from_env({"TELEGRAM_BOT_TOKEN": TOKEN, "TELEGRAM_WEBHOOK_SECRET": "no spaces!"})
-    generated = Settings.from_env({"TELEGRAM_BOT_TOKEN": TOKEN})
-    assert len(generated.webhook_secret) >= 32 and generated.webhook_url is None
+    for weak in ("no spaces but long enough to pass!", "x", "a" * 31):
+        with pytest.raises(SettingsError, match="TELEGRAM_WEBHOOK_SECRET must be 32 to 256"):
+            Settings.from_env({"TELEGRAM_BOT_TOKEN": TOKEN, "TELEGRAM_WEBHOOK_SECRET": weak})
+
+
+def test_without_a_secret_every_instance_derives_the_same_one_and_listens_on_loopback():
+    first, second = (Settings.from_env({"TELEGRAM_BOT_TOKEN": TOKEN}) for _ in range(2))
+    assert first.webhook_secret == second.webhook_secret == webhook_secret_for(TOKEN)
+    assert len(first.webhook_secret) >= 32 and TOKEN.split(":")[1] not in first.webhook_secret
+    other = Settings.from_env({"TELEGRAM_BOT_TOKEN": TOKEN[:-1] + "X"})
+    assert other.webhook_secret != first.webhook_secret
+    assert first.listen == "127.0.0.1" and first.webhook_url is None
+
+
+# --- failing loudly -------------------------------------------------------------------
+
+
+def _ends_with_one_line(process: subprocess.Popen, expected: str, within: float) -> str:
+    process.wait(timeout=within)
+    log = process.log_path.read_text()
+    assert process.returncode not in (0, None), log[-3000:]
+    assert log.strip().splitlines()[-1].startswith(f"signpost: {expected}"), log[-3000:]
+    assert "Traceback" not in log and TOKEN not in log
+    return log
+
+
+def test_a_token_revoked_while_polling_ends_the_process_with_one_line(model, own_standin, tmp_path):
+    standin = own_standin
+    process = start_adapter(model, tmp_path, standin)
+    try:
+        standin.wait_until(lambda: standin.calls_to("setMyCommands") or process.poll() is not None,
+                           STARTUP_TIMEOUT)
+        assert "101" in Chat(standin).say("how do i report abuse")[0]
+        standin.fail("getUpdates", 401, times=math.inf)
+        _ends_with_one_line(process, "Telegram refused the bot token", within=60)
+    finally:
+        stop_adapter(process)
+
+
+def test_a_refused_token_at_start_ends_the_process_with_one_line(model, own_standin, tmp_path):
+    own_standin.fail("getMe", 401, times=math.inf)
+    process = start_adapter(model, tmp_path, own_standin)
+    try:
+        _ends_with_one_line(process, "Telegram refused the bot token", within=STARTUP_TIMEOUT)
+    finally:
+        stop_adapter(process)
+
+
+def test_an_unusable_state_directory_ends_the_process_with_one_line(model, own_standin, tmp_path):
+    (tmp_path / "a-file").write_text("")
+    process = start_adapter(model, tmp_path, own_standin,
+                            SIGNPOST_STATE_DIR=str(tmp_path / "a-file" / "state"))
+    try:
+        log = _ends_with_one_line(process, "The state directory", within=STARTUP_TIMEOUT)
+        assert process.returncode == 2 and len(log.strip().splitlines()) == 1
+    finally:
+        stop_adapter(process)
+
+
+def test_a_ledger_that_cannot_be_written_does_not_stall_polling(own_standin, tmp_path, caplog):
+    standin = own_standin
+
+    def test():
+        chat = Chat(standin)
+        assert "answer to one" in chat.say("one")[0]
+        with sqlite3.connect(tmp_path / "telegram-updates.db", timeout=5) as other:
+            other.execute("BEGIN EXCLUSIVE")  # another process holds the file
+            assert "answer to two" in chat.say("two")[0]
+            assert "answer to three" in chat.say("three")[0]
+            other.rollback()
+        assert "answer to four" in chat.say("four")[0]
+    run_in_process(standin, MisbehavingEngine(slow), test, timeout=5, state_dir=tmp_path)
+    assert "The update ledger could not be used (OperationalError)" in caplog.text
+
+
+def test_the_ledger_is_per_bot_and_forgets_what_telegram_will_not_send_again(tmp_path):
+    path = tmp_path / "telegram-updates.db"
+    bot, new_token = HandledUpdates(path, 111), HandledUpdates(path, 222)
+    bot.add(5)
+    bot.add(9)
+    assert 5 in bot and 5 not in new_token  # a new bot on the same files skips nothing
+    bot.forget_before(9)  # Telegram was asked for offset 9: it forgets everything before
+    assert 5 not in bot and 9 in bot
+    assert Settings.from_env({"TELEGRAM_BOT_TOKEN": TOKEN}).bot_id == 123456789
 
 
 # --- webhook mode -------------------------------------------------------------------
@@ -315,11 +472,11 @@ def _post(url: str, update: dict, secret: str | None) -> int:
 
 
 def test_webhook_mode_accepts_only_requests_with_the_secret(model, standin, tmp_path):
-    port, secret = _free_port(), "webhook-secret-for-tests"
+    # No TELEGRAM_WEBHOOK_SECRET and no WEBHOOK_LISTEN: derived from the token, on loopback.
+    port, secret = _free_port(), webhook_secret_for(TOKEN)
     url = f"http://127.0.0.1:{port}/telegram-hook"
     set_before = len(standin.calls_to("setWebhook"))
-    process = start_adapter(model, tmp_path, standin, WEBHOOK_URL=url, WEBHOOK_LISTEN="127.0.0.1",
-                            WEBHOOK_PORT=str(port), TELEGRAM_WEBHOOK_SECRET=secret)
+    process = start_adapter(model, tmp_path, standin, WEBHOOK_URL=url, WEBHOOK_PORT=str(port))
     try:
         standin.wait_until(lambda: len(standin.calls_to("setWebhook")) > set_before
                            or process.poll() is not None, STARTUP_TIMEOUT)
@@ -389,12 +546,14 @@ def own_standin():
     server.stop()
 
 
-def run_in_process(standin: TelegramStandIn, engine: MisbehavingEngine, test, timeout: float = 0.5):
+def run_in_process(standin: TelegramStandIn, engine: MisbehavingEngine, test, timeout: float = 0.5,
+                   send_retry: float = 30.0, state_dir: Path | None = None):
     """Run the real PTB application in this process, polling the stand-in."""
     import tempfile
 
     settings = Settings(token=TOKEN, base_url=standin.base_url, reply_timeout=timeout,
-                        state_dir=Path(tempfile.mkdtemp(prefix="signpost-state-")))
+                        send_retry_seconds=send_retry,
+                        state_dir=state_dir or Path(tempfile.mkdtemp(prefix="signpost-state-")))
     replies = FixedReplies.build(content.load_directory(), settings.retention_days)
 
     async def load():
@@ -461,6 +620,57 @@ def test_messages_in_one_chat_are_handled_in_order(own_standin):
         assert texts == [f"answer to m{n}" for n in range(8)]
         assert [t for _, t in engine.seen if t.startswith("m")] == [f"m{n}" for n in range(8)]
     run_in_process(standin, engine, test, timeout=5)
+
+
+def test_an_answer_that_cannot_be_sent_is_replaced_by_the_fail_safe(own_standin):
+    standin = own_standin
+
+    def test():
+        chat = Chat(standin)
+        standin.fail("sendMessage", 502, chat_id=chat.id, times=math.inf,
+                     when=lambda params: "answer to" in params["text"])
+        (failsafe,) = chat.say("hello")
+        assert all(n in failsafe for n in ("999", "101", "0800 1111"))
+        assert [c.status for c in standin.calls_to("sendMessage")
+                if int(c.params["chat_id"]) == chat.id][-1] == 200
+    run_in_process(standin, MisbehavingEngine(slow), test, send_retry=0.5)
+
+
+def test_when_nothing_can_be_sent_the_update_is_answered_later_without_asking_again(own_standin):
+    standin = own_standin
+    engine = MisbehavingEngine(slow)
+
+    def test():
+        chat = Chat(standin)
+        # Two tries of the answer, then two of the fail-safe, all fail: the update
+        # is handled again after a pause, and then the answer itself goes out.
+        standin.fail("sendMessage", 502, chat_id=chat.id, times=4)
+        standin.push(text_update(chat.id, standin.next_message_id(), "first"))
+        standin.push(text_update(chat.id, standin.next_message_id(), "second"))
+        texts = standin.wait_for_messages(chat.id, 2)
+        assert texts == ["answer to first", "answer to second"]
+        statuses = [c.status for c in standin.calls_to("sendMessage")
+                    if int(c.params["chat_id"]) == chat.id]
+        assert statuses == [502] * 4 + [200] * 2
+        assert [t for _, t in engine.seen] == ["first", "second"]  # the engine asked once each
+    run_in_process(standin, engine, test, send_retry=0.5)
+
+
+def test_a_chat_that_blocked_the_bot_is_given_up_not_retried(own_standin):
+    standin = own_standin
+
+    def test():
+        chat = Chat(standin)
+        blocked = standin.fail("sendMessage", 403, chat_id=chat.id, times=math.inf)
+        standin.push(text_update(chat.id, standin.next_message_id(), "hello"))
+        standin.wait_until(lambda: any(int(c.params["chat_id"]) == chat.id
+                                       for c in standin.calls_to("sendMessage")))
+        blocked.times = 0  # unblocked: the next message is answered, the old one is not retried
+        assert chat.say("again") == ["answer to again"]
+        statuses = [c.status for c in standin.calls_to("sendMessage")
+                    if int(c.params["chat_id"]) == chat.id]
+        assert statuses == [403, 200]
+    run_in_process(standin, MisbehavingEngine(slow), test)
 
 
 # --- splitting ------------------------------------------------------------------------
