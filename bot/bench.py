@@ -355,8 +355,10 @@ async def _instances_load(model: Path, folder: Path, endpoints: Path, count: int
                 [sys.executable, "-m", "bot", "telegram", "--model", str(model),
                  "--endpoints", str(endpoints)],
                 env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-        await loop.run_in_executor(_WAITERS, lambda: standin.wait_until(
-            lambda: len(standin.calls_to("setWebhook")) >= count, 300))
+        # PTB registers the webhook before its server listens: wait for the ports.
+        for url in urls:
+            port = int(url.split(":")[2].split("/")[0])
+            await loop.run_in_executor(_WAITERS, lambda: local_servers.wait_for_port(port, 300))
         chats: dict[str, int] = {}
         numbers, turns, update_ids = itertools.count(1), itertools.count(), itertools.count(1)
         async with aiohttp.ClientSession() as http:
