@@ -105,27 +105,32 @@ class Chat:
 # --- polling, end to end with the real model ------------------------------------------
 
 
+@pytest.mark.slow
 def test_start_greets_and_says_what_the_bot_is_not(polling, standin):
     (greeting,) = Chat(standin).say("/start")
     assert "automated chatbot" in greeting and "not an emergency service" in greeting
     assert "no person reads these messages" in greeting and "999" in greeting
 
 
+@pytest.mark.slow
 def test_danger_gets_999_first(polling, standin):
     first = Chat(standin).say("please help he wont let me leave the flat")[0]
     assert first.startswith("If you or anyone else is in danger right now, call 999")
 
 
+@pytest.mark.slow
 def test_reporting_question_gets_101(polling, standin):
     (answer,) = Chat(standin).say("how do i report a concern about a child")
     assert "101" in answer
 
 
+@pytest.mark.slow
 def test_commands_are_registered_for_the_menu(polling, standin):
     registered = standin.calls_to("setMyCommands")[-1].params["commands"]
     assert [c["command"] for c in registered] == [name for name, _ in COMMANDS]
 
 
+@pytest.mark.slow
 def test_every_command_answers(polling, standin):
     chat = Chat(standin)
     assert "I can:" in chat.say("/help")[0]
@@ -140,6 +145,7 @@ def test_every_command_answers(polling, standin):
     assert "don't know that command" in chat.say("/whatever")[0]
 
 
+@pytest.mark.slow
 def test_clear_asks_telegram_to_delete_recent_messages(polling, standin):
     chat = Chat(standin)
     chat.say("hello")
@@ -154,6 +160,7 @@ def test_clear_asks_telegram_to_delete_recent_messages(polling, standin):
     assert ids == list(range(clear_id - 999, clear_id + 1))
 
 
+@pytest.mark.slow
 def test_button_press_sends_its_payload_and_answers_the_callback(polling, standin):
     chat = Chat(standin)
     (question,) = chat.say("im worried about my niece")
@@ -165,6 +172,7 @@ def test_button_press_sends_its_payload_and_answers_the_callback(polling, standi
     assert len(standin.calls_to("answerCallbackQuery")) > answered
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", [
     {"sticker": {"file_id": "s1", "file_unique_id": "u1", "type": "regular", "width": 512,
                  "height": 512, "is_animated": False, "is_video": False}},
@@ -179,6 +187,7 @@ def test_non_text_gets_a_text_only_answer_with_999(polling, standin, kind):
     assert "I can only read text" in reply and "999" in reply
 
 
+@pytest.mark.slow
 def test_a_photo_caption_is_read_as_text(polling, standin):
     chat = Chat(standin)
     photo = [{"file_id": "p2", "file_unique_id": "u5", "width": 90, "height": 90}]
@@ -187,6 +196,7 @@ def test_a_photo_caption_is_read_as_text(polling, standin):
     assert "999" in chat.send(update)[0]
 
 
+@pytest.mark.slow
 def test_edited_messages_are_answered(polling, standin):
     chat = Chat(standin)
     edited = {"edited_message": {**message(chat.id, standin.next_message_id(), text="hello"),
@@ -198,6 +208,7 @@ def test_edited_messages_are_answered(polling, standin):
     assert "999" in first and "edited a message" in second
 
 
+@pytest.mark.slow
 def test_group_chats_are_told_once_that_the_bot_is_private(polling, standin):
     group = -new_chat()
     for _ in range(3):
@@ -208,6 +219,7 @@ def test_group_chats_are_told_once_that_the_bot_is_private(polling, standin):
     assert "only talk in private chats" in told
 
 
+@pytest.mark.slow
 def test_huge_odd_and_formatted_input_is_answered_safely(polling, standin):
     chat = Chat(standin)
     for text in ["a" * 20_000, "\x00\x07\x1b[31m\u202e\ufeff", "<b>bold</b> *star* _x_ [l](http://x)"]:
@@ -216,6 +228,7 @@ def test_huge_odd_and_formatted_input_is_answered_safely(polling, standin):
     assert all("parse_mode" not in c.params for c in standin.sent_to(chat.id))
 
 
+@pytest.mark.slow
 def test_twenty_chats_writing_at_once_all_get_answers(polling, standin):
     chats = [Chat(standin) for _ in range(20)]
     for chat in chats:
@@ -225,6 +238,7 @@ def test_twenty_chats_writing_at_once_all_get_answers(polling, standin):
         assert "101" in answer
 
 
+@pytest.mark.slow
 def test_forget_removes_the_stored_conversation(polling, standin):
     chat = Chat(standin)
     chat.say("hello")
@@ -241,6 +255,7 @@ def test_forget_removes_the_stored_conversation(polling, standin):
     assert stored() == 0
 
 
+@pytest.mark.slow
 def test_no_raw_chat_id_name_text_or_token_is_stored_or_logged(polling, standin):
     chat = Chat(standin, chat_id=987_654_321)
     chat.say("my secret words are pineapple lighthouse")
@@ -314,6 +329,7 @@ def _post(url: str, update: dict, secret: str | None) -> int:
         return error.code
 
 
+@pytest.mark.slow
 def test_webhook_mode_accepts_only_requests_with_the_secret(model, standin, tmp_path):
     port, secret = _free_port(), "webhook-secret-for-tests"
     url = f"http://127.0.0.1:{port}/telegram-hook"
