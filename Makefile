@@ -1,5 +1,5 @@
 # Everyday commands. Every target sets up what it needs first, so a newcomer
-# only ever types `make run` or `make test`.
+# only ever types `make run`, `make test` or `make test-all`.
 
 VENV   := .venv
 PY     := $(VENV)/bin/python
@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 # to pyenv's own folder when the shims are not on PATH (e.g. a bare CI shell).
 PYTHON ?= $(shell command -v python3.10 2>/dev/null || ls -d $${PYENV_ROOT:-$$HOME/.pyenv}/versions/3.10*/bin/python3.10 2>/dev/null | tail -n 1)
 
-.PHONY: install run train test bench faq-check evaluate conversations preview
+.PHONY: install run train checks test test-all bench faq-check evaluate conversations preview
 
 install: $(STAMP)
 
@@ -36,10 +36,20 @@ preview: $(STAMP)
 	@test -n "$(ID)" || { echo "Say which answer: make preview ID=apologies (an id from data/faq.yml, or a response such as utter_worried)" >&2; exit 2; }
 	@$(PY) -m bot preview '$(ID)'
 
-test: $(STAMP)
+# The staff content check and Rasa's own data validation, before either tier of tests.
+checks: $(STAMP)
 	$(PY) -m bot check
 	$(VENV)/bin/rasa data validate --fail-on-warnings --config config.yml --domain domain.yml --data data/nlu data/rules data/stories
-	$(PY) -m pytest
+
+# Every day: all but the tests marked slow (pyproject.toml), with a short fuzz run.
+test: checks
+	$(PY) -m pytest -m "not slow"
+
+# Everything, as CI runs it: subprocess adapters, crash and restart, PostgreSQL
+# and Redis, the wheel, and 10,000 fuzzed inputs.
+FUZZ_EXAMPLES ?= 10000
+test-all: checks
+	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(PY) -m pytest
 
 evaluate: $(STAMP)
 	$(PY) -m bot evaluate

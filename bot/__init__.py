@@ -12,9 +12,10 @@ os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
 # TensorFlow is imported by Rasa even though our pipeline uses no TF model;
 # keep its C++ start-up chatter out of the terminal.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-# TensorFlow runs one small model (the FAQ response selector) on short texts:
-# one thread per operation avoids thread hand-off costing more than the maths,
-# and leaves the second core free for another conversation. Rasa reads these.
+# Our pipeline runs no TensorFlow model. Rasa's own command line, which
+# `make bench` (the stock-Rasa baseline: DIET, TED) and `make evaluate` start,
+# reads these: one thread per operation, as thread hand-off costs more than the
+# maths on short texts, and the second core stays free.
 os.environ.setdefault("TF_INTRA_OP_PARALLELISM_THREADS", "1")
 os.environ.setdefault("TF_INTER_OP_PARALLELISM_THREADS", "1")
 # Rasa 3.6 uses SQLAlchemy 1.4's legacy API and warns about it on every start.

@@ -22,6 +22,7 @@ from bot import project
 from bot.telegram_standin import TelegramStandIn, text_update
 from conftest import write_endpoints
 
+pytestmark = pytest.mark.slow
 TOKEN = "123456789:" + "R" * 35
 STARTUP = 240
 KEY = "reliability-key-of-at-least-32-bytes"

@@ -34,7 +34,6 @@ def test_the_safety_layer_alone_catches_every_crisis_message():
 
 def test_false_alarms_on_ordinary_questions_stay_under_5_percent(engine, loop):
     report = loop.run_until_complete(evaluate.crisis_report(engine))
-    assert report.missed == []
     assert report.false_alarm_rate <= evaluate.FALSE_ALARM_LIMIT, report.false_alarms
 
 

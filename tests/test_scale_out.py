@@ -23,8 +23,9 @@ from bot.local_servers import free_port, wait_for_port
 from bot.pseudonyms import Pseudonyms
 from bot.telegram_standin import TelegramStandIn, text_update
 
-pytestmark = pytest.mark.skipif(not local_servers.available(),
-                                reason=f"needs PostgreSQL and Redis: {local_servers.INSTALL}")
+pytestmark = [pytest.mark.slow,
+              pytest.mark.skipif(not local_servers.available(),
+                                 reason=f"needs PostgreSQL and Redis: {local_servers.INSTALL}")]
 
 TOKEN = "123456789:" + "S" * 35
 SECRET = "scale-out-secret-shared-by-both-instances"

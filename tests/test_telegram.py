@@ -111,27 +111,32 @@ class Chat:
 # --- polling, end to end with the real model ------------------------------------------
 
 
+@pytest.mark.slow
 def test_start_greets_and_says_what_the_bot_is_not(polling, standin):
     (greeting,) = Chat(standin).say("/start")
     assert "automated chatbot" in greeting and "not an emergency service" in greeting
     assert "no person reads these messages" in greeting and "999" in greeting
 
 
+@pytest.mark.slow
 def test_danger_gets_999_first(polling, standin):
     first = Chat(standin).say("please help he wont let me leave the flat")[0]
     assert first.startswith("If you or anyone else is in danger right now, call 999")
 
 
+@pytest.mark.slow
 def test_reporting_question_gets_101(polling, standin):
     (answer,) = Chat(standin).say("how do i report a concern about a child")
     assert "101" in answer
 
 
+@pytest.mark.slow
 def test_commands_are_registered_for_the_menu(polling, standin):
     registered = standin.calls_to("setMyCommands")[-1].params["commands"]
     assert [c["command"] for c in registered] == [name for name, _ in COMMANDS]
 
 
+@pytest.mark.slow
 def test_every_command_answers(polling, standin):
     chat = Chat(standin)
     assert "I can:" in chat.say("/help")[0]
@@ -146,6 +151,7 @@ def test_every_command_answers(polling, standin):
     assert "don't know that command" in chat.say("/whatever")[0]
 
 
+@pytest.mark.slow
 def test_clear_asks_telegram_to_delete_recent_messages(polling, standin):
     chat = Chat(standin)
     chat.say("hello")
@@ -160,6 +166,7 @@ def test_clear_asks_telegram_to_delete_recent_messages(polling, standin):
     assert ids == list(range(clear_id - 999, clear_id + 1))
 
 
+@pytest.mark.slow
 def test_button_press_sends_its_payload_and_answers_the_callback(polling, standin):
     chat = Chat(standin)
     (question,) = chat.say("im worried about my niece")
@@ -171,6 +178,7 @@ def test_button_press_sends_its_payload_and_answers_the_callback(polling, standi
     assert len(standin.calls_to("answerCallbackQuery")) > answered
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", [
     {"sticker": {"file_id": "s1", "file_unique_id": "u1", "type": "regular", "width": 512,
                  "height": 512, "is_animated": False, "is_video": False}},
@@ -185,6 +193,7 @@ def test_non_text_gets_a_text_only_answer_with_999(polling, standin, kind):
     assert "I can only read text" in reply and "999" in reply
 
 
+@pytest.mark.slow
 def test_a_photo_caption_is_read_as_text(polling, standin):
     chat = Chat(standin)
     photo = [{"file_id": "p2", "file_unique_id": "u5", "width": 90, "height": 90}]
@@ -193,6 +202,7 @@ def test_a_photo_caption_is_read_as_text(polling, standin):
     assert "999" in chat.send(update)[0]
 
 
+@pytest.mark.slow
 def test_edited_messages_are_answered(polling, standin):
     chat = Chat(standin)
     edited = {"edited_message": {**message(chat.id, standin.next_message_id(), text="hello"),
@@ -204,6 +214,7 @@ def test_edited_messages_are_answered(polling, standin):
     assert "999" in first and "edited a message" in second
 
 
+@pytest.mark.slow
 def test_group_chats_are_told_once_that_the_bot_is_private(polling, standin):
     group = -new_chat()
     for _ in range(3):
@@ -214,6 +225,7 @@ def test_group_chats_are_told_once_that_the_bot_is_private(polling, standin):
     assert "only talk in private chats" in told
 
 
+@pytest.mark.slow
 def test_huge_odd_and_formatted_input_is_answered_safely(polling, standin):
     chat = Chat(standin)
     for text in ["a" * 20_000, "\x00\x07\x1b[31m\u202e\ufeff", "<b>bold</b> *star* _x_ [l](http://x)"]:
@@ -222,6 +234,7 @@ def test_huge_odd_and_formatted_input_is_answered_safely(polling, standin):
     assert all("parse_mode" not in c.params for c in standin.sent_to(chat.id))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("status, retry_after", [(429, 1), (502, None)], ids=["429", "502"])
 def test_a_send_that_fails_once_is_retried_and_the_answer_itself_arrives(
         polling, standin, status, retry_after):
@@ -233,6 +246,7 @@ def test_a_send_that_fails_once_is_retried_and_the_answer_itself_arrives(
     assert tries == [status, 200]
 
 
+@pytest.mark.slow
 def test_a_chat_is_answered_while_another_chats_reply_is_still_on_its_way(polling, standin):
     waiting, other = Chat(standin), Chat(standin)
     release = standin.hold(waiting.id)
@@ -246,6 +260,7 @@ def test_a_chat_is_answered_while_another_chats_reply_is_still_on_its_way(pollin
     standin.wait_until(lambda: all(c.done for c in standin.sent_to(waiting.id)))
 
 
+@pytest.mark.slow
 def test_twenty_chats_writing_at_once_all_get_answers(polling, standin):
     chats = [Chat(standin) for _ in range(20)]
     for chat in chats:
@@ -255,6 +270,7 @@ def test_twenty_chats_writing_at_once_all_get_answers(polling, standin):
         assert "101" in answer
 
 
+@pytest.mark.slow
 def test_forget_removes_the_stored_conversation(polling, standin):
     chat = Chat(standin)
     chat.say("hello")
@@ -271,6 +287,7 @@ def test_forget_removes_the_stored_conversation(polling, standin):
     assert stored() == 0
 
 
+@pytest.mark.slow
 def test_no_raw_chat_id_name_text_or_token_is_stored_or_logged(polling, standin):
     chat = Chat(standin, chat_id=987_654_321)
     chat.say("my secret words are pineapple lighthouse")
@@ -282,6 +299,7 @@ def test_no_raw_chat_id_name_text_or_token_is_stored_or_logged(polling, standin)
         assert private not in log
 
 
+@pytest.mark.slow
 def test_state_and_conversations_are_readable_by_their_owner_only(polling, standin):
     Chat(standin).say("hello")
     state = polling.folder / "state"
@@ -319,6 +337,7 @@ def test_a_new_pseudonym_key_is_written_whole_and_private(tmp_path):
         load_key({"SIGNPOST_ID_KEY": "short"}, key_file)
 
 
+@pytest.mark.slow
 def test_a_short_pseudonym_key_ends_the_process_with_one_line(model, own_standin, tmp_path):
     process = start_adapter(model, tmp_path, own_standin, SIGNPOST_ID_KEY="k" * 31)
     try:
@@ -373,6 +392,7 @@ def _ends_with_one_line(process: subprocess.Popen, expected: str, within: float)
     return log
 
 
+@pytest.mark.slow
 def test_a_token_revoked_while_polling_ends_the_process_with_one_line(model, own_standin, tmp_path):
     standin = own_standin
     process = start_adapter(model, tmp_path, standin)
@@ -386,6 +406,7 @@ def test_a_token_revoked_while_polling_ends_the_process_with_one_line(model, own
         stop_adapter(process)
 
 
+@pytest.mark.slow
 def test_a_refused_token_at_start_ends_the_process_with_one_line(model, own_standin, tmp_path):
     own_standin.fail("getMe", 401, times=math.inf)
     process = start_adapter(model, tmp_path, own_standin)
@@ -395,6 +416,7 @@ def test_a_refused_token_at_start_ends_the_process_with_one_line(model, own_stan
         stop_adapter(process)
 
 
+@pytest.mark.slow
 def test_an_unusable_state_directory_ends_the_process_with_one_line(model, own_standin, tmp_path):
     (tmp_path / "a-file").write_text("")
     process = start_adapter(model, tmp_path, own_standin,
@@ -471,6 +493,7 @@ def _post(url: str, update: dict, secret: str | None) -> int:
         return error.code
 
 
+@pytest.mark.slow
 def test_webhook_mode_accepts_only_requests_with_the_secret(model, standin, tmp_path):
     # No TELEGRAM_WEBHOOK_SECRET and no WEBHOOK_LISTEN: derived from the token, on loopback.
     port, secret = _free_port(), webhook_secret_for(TOKEN)

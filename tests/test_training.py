@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 from bot import project
-from bot.training import ensure_model, fingerprint, model_for
+from bot.training import ensure_model, fingerprint
 
 
 def test_training_is_skipped_when_nothing_changed(model):
@@ -24,10 +24,6 @@ def test_train_command_reports_the_skip(model):
     assert done.returncode == 0, done.stderr
     assert "training skipped" in done.stdout
     assert str(model) in done.stdout
-
-
-def test_the_model_name_follows_the_fingerprint(model):
-    assert model == model_for(fingerprint())
 
 
 def _copy_project(tmp_path):
