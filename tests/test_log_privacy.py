@@ -14,6 +14,7 @@ import sys
 import pytest
 
 from bot import redaction
+from bot.telegram_standin import TelegramStandIn, text_update
 from conftest import write_endpoints
 
 SECRET = "zebra-marmalade-4417"
@@ -54,6 +55,46 @@ def test_shell_with_v_logs_no_text(model, tmp_path):
     assert "Bot:" in done.stdout
     assert "DEBUG rasa." in done.stderr
     assert SECRET not in done.stderr
+
+
+TOKEN_SECRET = "PrivacyT0kenPrivacyT0kenPrivacy12"
+CHAT_ID = 987_654_321
+
+
+@pytest.mark.parametrize("allowed", [False, True], ids=["text off", "text on"])
+def test_telegram_adapter_with_v_logs_no_text_and_no_chat_id(model, tmp_path, allowed):
+    """The adapter with -v against the Bot API stand-in: PTB's debug lines carry
+    every update and every sendMessage; none of their values reach the log."""
+    standin = TelegramStandIn().start()
+    environment = {k: v for k, v in os.environ.items() if k != redaction.ENV}
+    environment.update(TELEGRAM_BOT_TOKEN=f"123456789:{TOKEN_SECRET}",
+                       TELEGRAM_API_BASE_URL=standin.base_url,
+                       SIGNPOST_ID_KEY="log-privacy-test-key-of-at-least-32-bytes",
+                       SIGNPOST_STATE_DIR=str(tmp_path / "state"))
+    if allowed:
+        environment[redaction.ENV] = "1"
+    log_path = tmp_path / "adapter.log"
+    with open(log_path, "w") as log:
+        adapter = subprocess.Popen(
+            [sys.executable, "-m", "bot", "-v", "telegram", "--model", str(model),
+             "--endpoints", str(write_endpoints(tmp_path))],
+            env=environment, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        standin.wait_until(lambda: standin.calls_to("setMyCommands") or adapter.poll() is not None,
+                           TIMEOUT)
+        assert adapter.poll() is None, log_path.read_text()[-3000:]
+        standin.push(text_update(CHAT_ID, standin.next_message_id(), MESSAGE))
+        standin.wait_for_messages(CHAT_ID, 1, 120)
+    finally:
+        adapter.terminate()
+        adapter.wait(timeout=60)
+        standin.stop()
+    logged = log_path.read_text()
+    assert "DEBUG telegram." in logged  # -v shows PTB's lines
+    if allowed:
+        assert SECRET in logged
+    else:
+        assert SECRET not in logged and str(CHAT_ID) not in logged and TOKEN_SECRET not in logged
 
 
 # --- the filter on its own, on records shaped like the libraries' ------------------
