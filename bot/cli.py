@@ -204,11 +204,12 @@ def _converse(args: argparse.Namespace) -> int:
     from bot.converse import converse
 
     answers = sys.stdout
+    answers.reconfigure(encoding="utf-8")  # JSON lines are UTF-8 whatever the locale
     # Rasa and its dependencies print progress with print(); keep stdout for answers only.
     sys.stdout = sys.stderr
 
     async def go() -> int:
-        return await converse(await _load_engine(args), sys.stdin, answers)
+        return await converse(await _load_engine(args), sys.stdin.buffer, answers)
 
     errors = asyncio.run(go())
     if errors:
