@@ -33,6 +33,7 @@ def converse_line() -> str:
     return json.dumps({"conversation": "privacy", "text": MESSAGE}) + "\n"
 
 
+@pytest.mark.slow
 def test_converse_with_v_logs_rasa_debug_lines_but_no_text(model, tmp_path):
     done = run_bot(["converse", "--jsonl", "--model", str(model)], converse_line(), tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -41,6 +42,7 @@ def test_converse_with_v_logs_rasa_debug_lines_but_no_text(model, tmp_path):
     assert SECRET not in done.stderr
 
 
+@pytest.mark.slow
 def test_with_the_variable_on_the_text_may_be_logged(model, tmp_path):
     """The check above can fail: the same run, text allowed, does log it."""
     done = run_bot(["converse", "--jsonl", "--model", str(model)], converse_line(), tmp_path,
@@ -49,6 +51,7 @@ def test_with_the_variable_on_the_text_may_be_logged(model, tmp_path):
     assert SECRET in done.stderr
 
 
+@pytest.mark.slow
 def test_shell_with_v_logs_no_text(model, tmp_path):
     done = run_bot(["shell", "--model", str(model)], MESSAGE + "\n/quit\n", tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -61,6 +64,7 @@ TOKEN_SECRET = "PrivacyT0kenPrivacyT0kenPrivacy12"
 CHAT_ID = 987_654_321
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("allowed", [False, True], ids=["text off", "text on"])
 def test_telegram_adapter_with_v_logs_no_text_and_no_chat_id(model, tmp_path, allowed):
     """The adapter with -v against the Bot API stand-in: PTB's debug lines carry
