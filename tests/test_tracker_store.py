@@ -9,6 +9,7 @@ from rasa.shared.core.events import ActionExecuted, SessionStarted, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
 
 from bot.engine import Engine, EngineError
+from bot.store_guard import TrackerStoreFailure
 from bot.tracker_store import SQLiteTrackerStore
 
 DOMAIN = Domain.from_dict({"intents": ["greet"]})
@@ -63,4 +64,39 @@ def test_a_tracker_store_that_cannot_be_loaded_is_refused(model, loop, tmp_path)
     endpoints = tmp_path / "endpoints.yml"
     endpoints.write_text("tracker_store:\n  type: bot.no_such_module.Store\n  db: x.db\n")
     with pytest.raises(EngineError, match="could not be loaded"):
+        loop.run_until_complete(Engine.load(model, endpoints))
+
+
+def test_a_tracker_store_that_cannot_save_fails_the_reply_and_logs_no_details(
+        model, loop, tmp_path, caplog):
+    """A full database: the turn fails (so the fail-safe reply goes out) instead
+    of Rasa keeping the conversation in a memory nobody reads back."""
+    from tests.conftest import write_endpoints
+
+    engine = loop.run_until_complete(Engine.load(model, write_endpoints(tmp_path)))
+    ask = lambda text: loop.run_until_complete(engine.respond("person-x", text))  # noqa: E731
+    assert "danger right now" in ask("im worried about my daughter")[0].text
+
+    store = engine._agent.tracker_store._tracker_store
+    with store.engine.connect() as connection:  # the one shared connection: the disk is full
+        pages = connection.exec_driver_sql("PRAGMA page_count").scalar()
+        connection.exec_driver_sql(f"PRAGMA max_page_count = {pages}")
+    caplog.clear()
+    with pytest.raises(TrackerStoreFailure):
+        ask("no " + "and more words to fill the page " * 200)
+    errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert errors == ["The tracker store could not save a conversation (OperationalError)"]
+    assert not any(word in caplog.text for word in ("person-x", "deny", "more words"))
+
+    with store.engine.connect() as connection:  # space again: the conversation remembers
+        connection.exec_driver_sql("PRAGMA max_page_count = 1073741823")
+    assert "When nobody is in immediate danger" in ask("no")[0].text
+
+
+def test_a_tracker_store_that_cannot_be_reached_at_start_is_refused(model, loop, tmp_path):
+    endpoints = tmp_path / "endpoints.yml"
+    (tmp_path / "db").mkdir()  # a folder where the database file should be
+    endpoints.write_text("tracker_store:\n  type: bot.tracker_store.SQLiteTrackerStore\n"
+                         "  db: db\n")
+    with pytest.raises(EngineError, match="could not be reached"):
         loop.run_until_complete(Engine.load(model, endpoints))
