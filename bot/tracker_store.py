@@ -14,7 +14,11 @@ message. This subclass changes only the connection:
   (trackers that were not read from here fall back to Rasa's query);
 * new events are written with one bulk insert instead of one ORM object each;
 * the database and its -wal and -shm files are readable by their owner only
-  (conversations are private, whatever the umask was when they were made).
+  (conversations are private, whatever the umask was when they were made);
+* reads and writes run on a worker thread (one at a time: the connection is
+  shared), so a database locked by another process, which makes SQLite wait
+  up to its busy timeout, never stalls the event loop: other conversations
+  keep being answered and the reply timeout stays a real bound.
 
 The tables and the rows are Rasa's own, so a database written by either store
 can be read by the other. This store is for one process at a time; several
@@ -24,9 +28,11 @@ Configured in endpoints.yml.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
 import os
+import threading
 from typing import Any, Optional
 
 import sqlalchemy as sa
@@ -60,13 +66,13 @@ class SQLiteTrackerStore(SQLTrackerStore):
         event.listen(self.engine, "connect", _tune)
         event.listen(self.engine, "connect", lambda *_: _make_private(db))
         self.sessionmaker = sessionmaker(bind=self.engine)
+        self._connection_lock = threading.Lock()  # one connection, used by one thread at a time
 
     async def _retrieve(
         self, sender_id: str, fetch_events_from_all_sessions: bool
     ) -> Optional[DialogueStateTracker]:
         query = _ALL_EVENTS if fetch_events_from_all_sessions else _SESSION_EVENTS
-        with self.engine.connect() as connection:
-            rows = connection.execute(query, {"sender": sender_id}).fetchall()
+        rows = await asyncio.to_thread(self._read, query, sender_id)
         if not self.domain or not rows:
             return None
         events = [json.loads(data) for (data,) in rows]
@@ -75,9 +81,16 @@ class SQLiteTrackerStore(SQLTrackerStore):
             setattr(tracker, _STORED, len(events))
         return tracker
 
+    def _read(self, query: Any, sender_id: str) -> list[Any]:
+        with self._connection_lock, self.engine.connect() as connection:
+            return connection.execute(query, {"sender": sender_id}).fetchall()
+
     async def save(self, tracker: DialogueStateTracker) -> None:
         await self.stream_events(tracker)
-        with self.session_scope() as session:
+        await asyncio.to_thread(self._write, tracker)
+
+    def _write(self, tracker: DialogueStateTracker) -> None:
+        with self._connection_lock, self.session_scope() as session:
             stored = getattr(tracker, _STORED, None)
             new = list(itertools.islice(
                 tracker.events,

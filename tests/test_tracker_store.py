@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import sqlite3
+
 import pytest
 from rasa.core.tracker_store import SQLTrackerStore
 from rasa.shared.core.domain import Domain
@@ -100,3 +103,34 @@ def test_a_tracker_store_that_cannot_be_reached_at_start_is_refused(model, loop,
                          "  db: db\n")
     with pytest.raises(EngineError, match="could not be reached"):
         loop.run_until_complete(Engine.load(model, endpoints))
+
+
+def test_a_locked_database_does_not_stall_the_reply_timeout(model, loop, tmp_path):
+    """Another process holds the write lock: SQLite waits up to its busy timeout
+    (5 s) for it. That wait happens off the event loop, so a conversation's
+    reply timeout (here 0.5 s) still ends its wait on time, and the front end
+    can send the fail-safe reply within its bound."""
+    from tests.conftest import write_endpoints
+
+    engine = loop.run_until_complete(Engine.load(model, write_endpoints(tmp_path)))
+    loop.run_until_complete(engine.respond("person-b", "hello"))
+    blocker = sqlite3.connect(tmp_path / "conversations.db", isolation_level=None)
+    blocker.execute("BEGIN EXCLUSIVE")  # the write lock, held by another connection
+
+    async def while_locked() -> float:
+        stuck = asyncio.ensure_future(engine.respond("person-a", "hello"))
+        await asyncio.sleep(0)  # person-a's turn starts first and waits for the lock
+        started = loop.time()
+        with pytest.raises(asyncio.TimeoutError):
+            await asyncio.wait_for(engine.respond("person-b", "what is the urn"), 0.5)
+        waited = loop.time() - started
+        blocker.execute("ROLLBACK")
+        await asyncio.gather(stuck, return_exceptions=True)
+        return waited
+
+    try:
+        assert loop.run_until_complete(while_locked()) < 2.5  # far below SQLite's 5 s
+    finally:
+        blocker.close()
+    assert "Thames Valley" in loop.run_until_complete(
+        engine.respond("person-b", "what is the urn"))[0].text
