@@ -151,7 +151,7 @@ class Engine:
 
     async def forget(self, conversation_id: str) -> None:
         """Erase everything stored about one conversation (the person asked us to)."""
-        self._erase(lambda store: [conversation_id])
+        await self._erase(lambda store: [conversation_id])
 
     async def forget_inactive(self, older_than_seconds: float) -> int:
         """Erase conversations nobody has written in for ``older_than_seconds``.
@@ -170,11 +170,13 @@ class Engine:
             return [sender for sender, serialised in store.store.items()
                     if _last_timestamp(serialised) < cutoff]
 
-        return len(self._erase(stale))
+        return len(await self._erase(stale))
 
-    def _erase(self, choose: Any) -> list[str]:
+    async def _erase(self, choose: Any) -> list[str]:
         """Delete the conversations ``choose(store)`` picks from the tracker store."""
         store = _innermost(self._agent.tracker_store)
+        if hasattr(store, "erase"):  # ours: off the event loop, and nothing left in the journal
+            return await store.erase(choose)
         if not isinstance(store, (SQLTrackerStore, InMemoryTrackerStore)):
             raise EngineError(f"Erasing conversations is not supported for {type(store).__name__}")
         senders = choose(store)

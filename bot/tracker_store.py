@@ -18,7 +18,10 @@ message. This subclass changes only the connection:
 * reads and writes run on a worker thread (one at a time: the connection is
   shared), so a database locked by another process, which makes SQLite wait
   up to its busy timeout, never stalls the event loop: other conversations
-  keep being answered and the reply timeout stays a real bound.
+  keep being answered and the reply timeout stays a real bound;
+* an erased conversation leaves no text behind: deleted rows are overwritten
+  (``secure_delete``) and the write-ahead journal, which still holds the pages
+  as they were, is checkpointed and truncated right after the erasure.
 
 The tables and the rows are Rasa's own, so a database written by either store
 can be read by the other. This store is for one process at a time; several
@@ -33,7 +36,7 @@ import itertools
 import json
 import os
 import threading
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import sqlalchemy as sa
 from rasa.core.brokers.broker import EventBroker
@@ -102,9 +105,34 @@ class SQLiteTrackerStore(SQLTrackerStore):
                 session.commit()
         setattr(tracker, _STORED, len(tracker.events))
 
+    async def erase(self, choose: Callable[[Any], list[str]]) -> list[str]:
+        """Delete the conversations ``choose(self)`` picks; returns their ids.
+
+        Raises if the journal could not be emptied (another reader held it),
+        so the person is told the erasure failed rather than that it worked.
+        """
+        return await asyncio.to_thread(self._erase_now, choose)
+
+    def _erase_now(self, choose: Callable[[Any], list[str]]) -> list[str]:
+        with self._connection_lock:
+            senders = choose(self)
+            with self.session_scope() as session:
+                session.query(self.SQLEvent).filter(
+                    self.SQLEvent.sender_id.in_(senders)).delete(synchronize_session=False)
+                session.commit()
+            with self.engine.connect() as connection:
+                busy = connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").first()[0]
+        if busy:
+            raise ErasureIncomplete("the write-ahead journal could not be emptied")
+        return senders
+
     def _count_stored(self, session: Any, tracker: DialogueStateTracker) -> int:
         return self._event_query(session, tracker.sender_id,
                                  fetch_events_from_all_sessions=False).count()
+
+
+class ErasureIncomplete(RuntimeError):
+    """Erased rows may still be readable in the write-ahead journal."""
 
 
 # Set on trackers read from this store: how many of their events are in the database.
@@ -143,4 +171,5 @@ def _tune(connection: Any, _record: Any) -> None:
     cursor = connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA secure_delete=ON")  # deleted rows are overwritten, not left in free pages
     cursor.close()

@@ -134,3 +134,22 @@ def test_a_locked_database_does_not_stall_the_reply_timeout(model, loop, tmp_pat
         blocker.close()
     assert "Thames Valley" in loop.run_until_complete(
         engine.respond("person-b", "what is the urn"))[0].text
+
+
+def test_an_erased_conversation_leaves_no_text_in_the_database_or_its_journal(
+        model, loop, tmp_path):
+    from tests.conftest import write_endpoints
+
+    engine = loop.run_until_complete(Engine.load(model, write_endpoints(tmp_path)))
+    for text in ("my neighbour zqxjkvmarker shouts", "what is the urn"):
+        loop.run_until_complete(engine.respond("person-e", text))
+    loop.run_until_complete(engine.respond("person-f", "hello"))  # someone who stays
+    files = [tmp_path / "conversations.db", tmp_path / "conversations.db-wal"]
+    assert b"zqxjkvmarker" in b"".join(f.read_bytes() for f in files if f.exists())
+
+    loop.run_until_complete(engine.forget("person-e"))
+    for f in files:
+        if f.exists():
+            assert b"zqxjkvmarker" not in f.read_bytes(), f.name
+    assert loop.run_until_complete(engine._agent.tracker_store.retrieve("person-e")) is None
+    assert loop.run_until_complete(engine._agent.tracker_store.retrieve("person-f")) is not None
