@@ -138,15 +138,27 @@ class ErasureIncomplete(RuntimeError):
 # Set on trackers read from this store: how many of their events are in the database.
 _STORED = "_signpost_events_stored"
 
-# Rasa's own retrieval, as one prepared statement instead of an ORM query: the
-# events of the latest session (from its session_started event on), or all.
+# How many of the latest turns a read brings back. The policies look no further:
+# MemoizationPolicy at its default max_history of 5 turns, and RulePolicy at the
+# longest rule or story (5 turns in data/); there are no slots or forms whose
+# value would live in older events, and no conversation_start rules. Twice that,
+# so a reply late in a long conversation costs what an early one does instead
+# of replaying the whole session. Full histories still come from
+# retrieve_full_tracker.
+RECENT_TURNS = 10
+
+# Rasa's own retrieval, as one prepared statement instead of an ORM query: all
+# events, or those of the latest session (from its session_started event on)
+# that are within the latest RECENT_TURNS turns (from an action_listen on).
 _ALL_EVENTS = sa.text("SELECT data FROM events WHERE sender_id = :sender ORDER BY id")
 _SESSION_EVENTS = sa.text(
-    "SELECT data FROM events WHERE sender_id = :sender AND id >= COALESCE("
-    "(SELECT MAX(id) FROM events WHERE sender_id = :sender AND type_name = 'session_started'), 0)"
+    "SELECT data FROM events WHERE sender_id = :sender AND id >= MAX("
+    "COALESCE((SELECT MAX(id) FROM events WHERE sender_id = :sender"
+    " AND type_name = 'session_started'), 0),"
+    "COALESCE((SELECT id FROM events WHERE sender_id = :sender AND type_name = 'action'"
+    f" AND action_name = 'action_listen' ORDER BY id DESC LIMIT 1 OFFSET {RECENT_TURNS - 1}), 0))"
     " ORDER BY id"
 )
-
 
 def _row(tracker: DialogueStateTracker, event: Any) -> dict[str, Any]:
     """The same row Rasa's SQLTrackerStore.save writes for an event."""

@@ -153,3 +153,27 @@ def test_an_erased_conversation_leaves_no_text_in_the_database_or_its_journal(
             assert b"zqxjkvmarker" not in f.read_bytes(), f.name
     assert loop.run_until_complete(engine._agent.tracker_store.retrieve("person-e")) is None
     assert loop.run_until_complete(engine._agent.tracker_store.retrieve("person-f")) is not None
+
+
+def test_a_long_conversation_reads_only_its_recent_turns_and_keeps_following_the_rules(
+        model, loop, tmp_path):
+    """Late in a long conversation, the rules that depend on the bot's last
+    question still work, though a read brings back only the recent turns."""
+    from bot.bench import SCRIPTS
+    from bot.tracker_store import RECENT_TURNS
+    from tests.conftest import write_endpoints
+
+    engine = loop.run_until_complete(Engine.load(model, write_endpoints(tmp_path)))
+    ask = lambda text: loop.run_until_complete(engine.respond("long", text))  # noqa: E731
+    said = [text for script in SCRIPTS for text in script][:40]
+    for text in said:
+        ask(text)
+    assert "danger right now" in ask("im worried about my daughter")[0].text
+    assert "When nobody is in immediate danger" in ask("no")[0].text
+
+    store = engine._agent.tracker_store
+    recent = loop.run_until_complete(store.retrieve("long"))
+    listens = [e for e in recent.events if getattr(e, "action_name", None) == "action_listen"]
+    assert len(listens) <= RECENT_TURNS
+    everything = loop.run_until_complete(store.retrieve_full_tracker("long"))
+    assert texts(everything) == [*said, "im worried about my daughter", "no"]
