@@ -36,7 +36,7 @@ from rasa.shared.exceptions import RasaException
 from sqlalchemy import func
 
 from bot import content, logs, project, safety
-from bot.store_guard import PROBE_ID, FailLoudTrackerStore, TrackerStoreFailure
+from bot.store_guard import PROBE_ID, FailLoudTrackerStore
 
 logger = logging.getLogger(__name__)
 
@@ -265,9 +265,10 @@ async def _fail_loudly(agent: Any) -> None:
     agent.tracker_store = FailLoudTrackerStore(agent.tracker_store._tracker_store)
     agent.processor.tracker_store = agent.tracker_store  # load_model reuses agent's
     try:
-        await agent.tracker_store.retrieve(PROBE_ID)
-    except TrackerStoreFailure as exc:
-        raise EngineError(f"The tracker store could not be reached ({exc}).") from None
+        await agent.tracker_store._tracker_store.retrieve(PROBE_ID)
+    except Exception as exc:  # the database's message may hold ids: the type only
+        raise EngineError(f"The tracker store could not be reached "
+                          f"({type(exc).__name__}).") from None
 
 
 def _last_timestamp(serialised_tracker: str) -> float:

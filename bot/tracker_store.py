@@ -13,6 +13,9 @@ message. This subclass changes only the connection:
   tracker being saved was read moments before, so it remembers that number
   (trackers that were not read from here fall back to Rasa's query);
 * new events are written with one bulk insert instead of one ORM object each;
+* a read brings back only the latest turns of the session (``RECENT_TURNS``),
+  all the policies look at, so a message's cost does not grow with the length
+  of its conversation;
 * the database and its -wal and -shm files are readable by their owner only
   (conversations are private, whatever the umask was when they were made);
 * reads and writes run on a worker thread (one at a time: the connection is
@@ -35,6 +38,7 @@ import asyncio
 import itertools
 import json
 import os
+import sqlite3
 import threading
 from typing import Any, Callable, Optional
 
@@ -59,6 +63,11 @@ class SQLiteTrackerStore(SQLTrackerStore):
     ) -> None:
         kwargs.pop("host", None)
         kwargs.pop("dialect", None)
+        try:  # Rasa would log the error and carry on without its tables
+            sqlite3.connect(db).execute("PRAGMA schema_version").fetchone()
+        except sqlite3.Error as exc:  # Rasa reports ConnectionError as unreachable
+            raise ConnectionError(f"the SQLite database could not be opened "
+                                  f"({type(exc).__name__})") from None
         super().__init__(domain=domain, dialect="sqlite", db=db, event_broker=event_broker)
         self.engine.dispose()
         self.engine = sa.create_engine(

@@ -101,6 +101,19 @@ def test_a_tracker_store_that_cannot_be_reached_at_start_is_refused(model, loop,
     (tmp_path / "db").mkdir()  # a folder where the database file should be
     endpoints.write_text("tracker_store:\n  type: bot.tracker_store.SQLiteTrackerStore\n"
                          "  db: db\n")
+    with pytest.raises(EngineError, match="could not be opened"):
+        loop.run_until_complete(Engine.load(model, endpoints))
+
+
+def test_a_database_server_that_is_not_listening_is_refused_at_start(model, loop, tmp_path):
+    """Rasa's SQLTrackerStore logs that it could not create its tables and starts
+    anyway; the engine's first read finds out before any person does."""
+    from bot.local_servers import free_port
+
+    endpoints = tmp_path / "endpoints.yml"
+    endpoints.write_text("tracker_store:\n  type: SQL\n  dialect: postgresql\n"
+                         f"  url: 127.0.0.1\n  port: {free_port()}\n  db: signpost\n"
+                         "  username: nobody\n")
     with pytest.raises(EngineError, match="could not be reached"):
         loop.run_until_complete(Engine.load(model, endpoints))
 
