@@ -26,15 +26,12 @@ first message.
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections import deque
 from typing import Any, Optional, Text
 
 from rasa.core.lock import Ticket, TicketLock
 from rasa.core.lock_store import LOCK_LIFETIME, LockError, RedisLockStore
 from rasa.utils.endpoints import EndpointConfig
-
-logger = logging.getLogger(__name__)
 
 # How often a waiting message looks again whether its turn has come (Rasa: 1 s).
 POLL_SECONDS = 0.02

@@ -35,6 +35,7 @@ Configured in endpoints.yml.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import json
 import os
@@ -64,7 +65,8 @@ class SQLiteTrackerStore(SQLTrackerStore):
         kwargs.pop("host", None)
         kwargs.pop("dialect", None)
         try:  # Rasa would log the error and carry on without its tables
-            sqlite3.connect(db).execute("PRAGMA schema_version").fetchone()
+            with contextlib.closing(sqlite3.connect(db)) as connection:
+                connection.execute("PRAGMA schema_version").fetchone()
         except sqlite3.Error as exc:  # Rasa reports ConnectionError as unreachable
             raise ConnectionError(f"the SQLite database could not be opened "
                                   f"({type(exc).__name__})") from None
