@@ -217,6 +217,29 @@ async def engine_loads(model: Path, folder: Path, conversations: int) -> dict[st
     return await measure_loads(engine.respond, conversations)
 
 
+async def long_conversations(model: Path, folder: Path, conversations: int = CONCURRENCY,
+                             length: int = 80) -> dict[str, float]:
+    """Does a message cost more late in a long conversation than early on?
+
+    ``conversations`` conversations of ``length`` messages each (the scripts'
+    messages in turn), one message at a time; the mean cost of messages 1-5 is
+    compared with that of the last five.
+    """
+    from bot.engine import Engine
+
+    engine = await Engine.load(model, _endpoints(folder))
+    texts = [text for script in SCRIPTS for text in script]
+    costs: list[list[float]] = [[] for _ in range(length)]
+    for n in range(conversations):
+        for i in range(length):
+            started = time.perf_counter()
+            await engine.respond(f"long{n}", texts[(n + i) % len(texts)])
+            costs[i].append(time.perf_counter() - started)
+    early = statistics.mean(c for i in range(5) for c in costs[i]) * 1000
+    late = statistics.mean(c for i in range(length - 5, length) for c in costs[i]) * 1000
+    return {"early_ms": early, "late_ms": late, "ratio": late / early, "length": length}
+
+
 def cold_start_and_memory(model: Path, folder: Path, conversations: int) -> dict[str, float]:
     """Start ``python -m bot converse`` cold, time its first answer, load it, read its peak RSS."""
     started = time.perf_counter()
@@ -452,7 +475,8 @@ def run(model: Path, conversations: int = 50, with_baseline: bool = True) -> dic
 
     from bot import local_servers
 
-    steps = ["Signpost: engine latency", "Signpost: cold start and memory",
+    steps = ["Signpost: engine latency", "Signpost: long conversations",
+             "Signpost: cold start and memory",
              "Signpost: Telegram adapter", "Signpost: Telegram burst", "Signpost: training"]
     scale_out = local_servers.available()
     if scale_out:
@@ -475,6 +499,8 @@ def run(model: Path, conversations: int = 50, with_baseline: bool = True) -> dic
         ours = results["signpost"] = {}
         ours["engine"] = step("Signpost: engine latency", lambda f: asyncio.run(
             engine_loads(model, f, conversations)))
+        ours["long"] = step("Signpost: long conversations", lambda f: asyncio.run(
+            long_conversations(model, f)))
         ours.update(step("Signpost: cold start and memory",
                          lambda f: cold_start_and_memory(model, f, conversations)))
         ours["telegram"] = step("Signpost: Telegram adapter",
@@ -582,6 +608,17 @@ def table(results: dict) -> str:
             "|---|---|---|",
             f"| first reply | {burst['first_reply_p50_ms']:.0f} ms "
             f"| {burst['first_reply_max_ms']:.0f} ms |",
+        ]
+    long = ours.get("long")
+    if long:
+        adapter += [
+            "",
+            f"Long conversations: {CONCURRENCY} conversations of {long['length']} messages, "
+            "one message at a time through the engine; the mean cost of a message:",
+            "",
+            "| messages 1-5 | last five | late / early |",
+            "|---|---|---|",
+            f"| {long['early_ms']:.1f} ms | {long['late_ms']:.1f} ms | {long['ratio']:.2f}× |",
         ]
     instances = ours.get("instances")
     if instances:

@@ -32,9 +32,11 @@ from rasa.core.tracker_store import InMemoryTrackerStore, SQLTrackerStore
 from rasa.core.utils import AvailableEndpoints
 from rasa.utils.endpoints import EndpointConfig
 from rasa.shared.core.constants import DEFAULT_INTENTS
+from rasa.shared.exceptions import RasaException
 from sqlalchemy import func
 
 from bot import content, logs, project, safety
+from bot.store_guard import PROBE_ID, FailLoudTrackerStore
 
 logger = logging.getLogger(__name__)
 
@@ -117,11 +119,16 @@ class Engine:
         available = AvailableEndpoints.read_endpoints(str(endpoints))
         if available.nlg is None:  # safety depends on it: 999 goes first through bot.nlg
             available.nlg = EndpointConfig(type="bot.nlg.SignpostNLG", services=str(services))
-        _anchor_sqlite_path(available.tracker_store, Path(endpoints).resolve().parent)
-        agent = await load_agent(model_path=str(model), endpoints=available)
+        try:
+            _anchor_sqlite_path(available.tracker_store, Path(endpoints).resolve().parent)
+            agent = await load_agent(model_path=str(model), endpoints=available)
+        except (OSError, RasaException) as exc:  # the stores could not be created
+            raise EngineError(f"The stores in the endpoints file could not be opened "
+                              f"({type(exc).__name__}).") from None
         if not agent.is_ready():
             raise EngineError(f"The model at {model} could not be loaded.")
         _check_store(agent, available.tracker_store)
+        await _fail_loudly(agent)
         return cls(agent, directory, Path(model))
 
     async def respond(self, conversation_id: str, text: str) -> list[Reply]:
@@ -144,7 +151,7 @@ class Engine:
 
     async def forget(self, conversation_id: str) -> None:
         """Erase everything stored about one conversation (the person asked us to)."""
-        self._erase(lambda store: [conversation_id])
+        await self._erase(lambda store: [conversation_id])
 
     async def forget_inactive(self, older_than_seconds: float) -> int:
         """Erase conversations nobody has written in for ``older_than_seconds``.
@@ -163,11 +170,13 @@ class Engine:
             return [sender for sender, serialised in store.store.items()
                     if _last_timestamp(serialised) < cutoff]
 
-        return len(self._erase(stale))
+        return len(await self._erase(stale))
 
-    def _erase(self, choose: Any) -> list[str]:
+    async def _erase(self, choose: Any) -> list[str]:
         """Delete the conversations ``choose(store)`` picks from the tracker store."""
         store = _innermost(self._agent.tracker_store)
+        if hasattr(store, "erase"):  # ours: off the event loop, and nothing left in the journal
+            return await store.erase(choose)
         if not isinstance(store, (SQLTrackerStore, InMemoryTrackerStore)):
             raise EngineError(f"Erasing conversations is not supported for {type(store).__name__}")
         senders = choose(store)
@@ -244,6 +253,22 @@ def _check_store(agent: Any, configured: Any) -> None:
     if f"{actual.__module__}.{actual.__qualname__}" != wanted:
         raise EngineError(f"The tracker store '{wanted}' in the endpoints file could not be "
                           f"loaded (Rasa fell back to {actual.__name__}).")
+
+
+async def _fail_loudly(agent: Any) -> None:
+    """Put the fail-loud wrapper in place of Rasa's fail-safe one, and probe the store.
+
+    Rasa starts even when its tracker store cannot be reached (it logs the
+    error and carries on), so the first conversation would be the one to find
+    out. One read of a conversation nobody has proves the store answers.
+    """
+    agent.tracker_store = FailLoudTrackerStore(agent.tracker_store._tracker_store)
+    agent.processor.tracker_store = agent.tracker_store  # load_model reuses agent's
+    try:
+        await agent.tracker_store._tracker_store.retrieve(PROBE_ID)
+    except Exception as exc:  # the database's message may hold ids: the type only
+        raise EngineError(f"The tracker store could not be reached "
+                          f"({type(exc).__name__}).") from None
 
 
 def _last_timestamp(serialised_tracker: str) -> float:

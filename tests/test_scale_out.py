@@ -2,7 +2,8 @@
 
 The test starts its own PostgreSQL and Redis servers (Debian's packages) on
 loopback, and two `python -m bot telegram` instances in webhook mode whose
-endpoints file names Rasa's SQLTrackerStore (PostgreSQL) and RedisLockStore.
+endpoints file names Rasa's SQLTrackerStore (PostgreSQL) and our atomic Redis
+lock store (bot.lock_store).
 One conversation alternates between the instances and must keep its state and
 its order. Without PostgreSQL and Redis installed, it is skipped with the
 command that installs them (see README, "Scaling out").
