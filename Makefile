@@ -26,7 +26,7 @@ train: $(STAMP)
 	$(PY) -m bot train
 
 bench: $(STAMP)
-	$(PY) -m bot bench
+	$(PY) -m tools.bench
 
 faq-check: $(STAMP)
 	$(PY) -m bot check
@@ -52,7 +52,7 @@ test-all: checks
 	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(PY) -m pytest
 
 evaluate: $(STAMP)
-	$(PY) -m bot evaluate
+	$(PY) -m tools.evaluate
 
 # Testers' transcripts (tests/conversations/) through the real model; JUnit XML for CI.
 conversations: $(STAMP)

@@ -7,13 +7,13 @@
   converse   answer JSON lines from stdin (--jsonl), for testers and tools
   telegram   serve Telegram (needs TELEGRAM_BOT_TOKEN; see README)
   test-conversations  run testers' transcripts (tests/conversations/) and report
-  evaluate   answer quality: the blind test set, held-out NLU, crisis routing, stories
-  bench      speed and memory, side by side with a stock-Rasa baseline
   run        the bot's main job: train if needed, then serve Telegram if
              TELEGRAM_BOT_TOKEN is set, or chat in the terminal if not
 
 Commands that need a model train one first when it is missing or stale, so a
-newcomer never has to remember a separate step.
+newcomer never has to remember a separate step. Benchmarks and evaluation are
+not part of the product; they live in tools/ (``python -m tools.bench``,
+``python -m tools.evaluate``).
 """
 
 from __future__ import annotations
@@ -34,9 +34,14 @@ logger = logging.getLogger("bot")
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    logs.configure(args.verbose)
+    return guarded(lambda: args.handler(args), args.verbose)
+
+
+def guarded(command, verbose: bool = False) -> int:
+    """Run a command with logging set up: a clear line for people, never a bare traceback."""
+    logs.configure(verbose)
     try:
-        return args.handler(args)
+        return command()
     except KeyboardInterrupt:
         return 130
     except Exception as exc:  # a clear line for people, the details for the log
@@ -85,22 +90,6 @@ def _parser() -> argparse.ArgumentParser:
                              help="also write the results as JUnit XML to PATH, for CI")
     transcripts.add_argument("--model", type=Path, help="use this model instead of the current one")
     transcripts.set_defaults(handler=_test_conversations)
-
-    evaluate = commands.add_parser("evaluate", help="measure answer quality on held-out data")
-    evaluate.add_argument("--model", type=Path, help="evaluate this model instead of the current one")
-    evaluate.add_argument("--out", type=Path, default=project.ROOT / "results" / "evaluation",
-                          help="where to write the reports")
-    evaluate.add_argument("--blind-only", action="store_true",
-                          help="only the blind test set (skips Rasa's slower NLU and story tests)")
-    evaluate.set_defaults(handler=_evaluate)
-
-    bench = commands.add_parser("bench", help="benchmark against a stock-Rasa baseline")
-    bench.add_argument("--model", type=Path, help="benchmark this model instead of the current one")
-    bench.add_argument("--conversations", type=int, default=50,
-                       help="six-message conversations per load pattern (default 50)")
-    bench.add_argument("--no-baseline", action="store_true",
-                       help="skip the stock-Rasa baseline (minutes of training)")
-    bench.set_defaults(handler=_bench)
 
     for name, handler, help_text in [
         ("shell", _shell, "chat with the bot in the terminal"),
@@ -174,8 +163,13 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _current_model(args: argparse.Namespace) -> Path:
-    if args.model:
-        return args.model
+    return current_model(args.model)
+
+
+def current_model(model: Path | None = None) -> Path:
+    """The model asked for, or the current one, trained first if it is missing or stale."""
+    if model:
+        return model
     from bot.training import ensure_model
 
     result = ensure_model()
@@ -215,18 +209,6 @@ def _converse(args: argparse.Namespace) -> int:
     if errors:
         logger.info("%d line(s) could not be answered", errors)
     return 0
-
-
-def _bench(args: argparse.Namespace) -> int:
-    from bot import bench
-
-    return bench.main(_current_model(args), args.conversations, not args.no_baseline)
-
-
-def _evaluate(args: argparse.Namespace) -> int:
-    from bot import evaluate
-
-    return evaluate.main(_current_model(args), args.out, args.blind_only)
 
 
 def _test_conversations(args: argparse.Namespace) -> int:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot import evaluate
+from tools import evaluate
 
 
 def run(monkeypatch, tmp_path, *, blind_ok=True, macro_f1=0.9, missed=(), false_alarms=0,

@@ -24,7 +24,7 @@ from bot.fixed_replies import FixedReplies
 from bot.pseudonyms import Pseudonyms
 from bot.splitting import TELEGRAM_LIMIT
 from bot.telegram_bot import Settings, build_application
-from bot.telegram_standin import TelegramStandIn
+from tools.telegram_standin import TelegramStandIn
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", 300))
 ENGINE_EXAMPLES = EXAMPLES * 2 // 5

@@ -14,7 +14,7 @@ import sys
 import pytest
 
 from bot import redaction
-from bot.telegram_standin import TelegramStandIn, text_update
+from tools.telegram_standin import TelegramStandIn, text_update
 from conftest import write_endpoints
 
 SECRET = "zebra-marmalade-4417"

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import yaml
 
-from bot import content, evaluate, project
+from bot import content, project
+from tools import evaluate
 
 HERE = Path(__file__).parent
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from bot import project
-from bot.telegram_standin import TelegramStandIn, text_update
+from tools.telegram_standin import TelegramStandIn, text_update
 from conftest import write_endpoints
 
 pytestmark = pytest.mark.slow

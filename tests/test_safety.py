@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot import evaluate
+from tools import evaluate
 from bot.safety import MAX_CLAUSE_WORDS, Signal, assess, clauses, normalise
 
 CRISIS = evaluate.phrases("crisis.txt")

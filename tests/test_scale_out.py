@@ -19,10 +19,10 @@ import urllib.request
 
 import pytest
 
-from bot import local_servers
-from bot.local_servers import free_port, wait_for_port
+from tools import local_servers
+from tools.local_servers import free_port, wait_for_port
 from bot.pseudonyms import Pseudonyms
-from bot.telegram_standin import TelegramStandIn, text_update
+from tools.telegram_standin import TelegramStandIn, text_update
 
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(not local_servers.available(),

@@ -1,7 +1,7 @@
 """The Telegram adapter, driven as Telegram would drive it, on loopback.
 
 The real adapter (python-telegram-bot, the real trained model) runs against a
-stand-in for the Bot API (tests/telegram_standin.py); nothing reaches Telegram.
+stand-in for the Bot API (tools/telegram_standin.py); nothing reaches Telegram.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from bot.telegram_bot import (COMMANDS, Settings, SettingsError, build_applicati
                               prepare_state_dir, webhook_secret_for)
 from bot.telegram_delivery import HandledUpdates
 from conftest import write_endpoints
-from bot.telegram_standin import TelegramStandIn, button_update, message, text_update
+from tools.telegram_standin import TelegramStandIn, button_update, message, text_update
 
 TOKEN = "123456789:" + "T0kenT0kenT0kenT0kenT0kenT0ken12"
 KEY = "test-pseudonym-key-of-at-least-32-bytes"

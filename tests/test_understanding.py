@@ -12,7 +12,8 @@ import collections
 import pytest
 import yaml
 
-from bot import conversations, evaluate
+from bot import conversations
+from tools import evaluate
 from conftest import texts
 
 

@@ -1,6 +1,6 @@
 """Answer quality: how well the bot understands, routes crises and follows stories.
 
-``python -m bot evaluate`` (``make evaluate``) measures, on the real model:
+``python -m tools.evaluate`` (``make evaluate``) measures, on the real model:
 
 * the blind test set (tests/evaluation/): conversations written by someone
   who never saw this project's patterns, training data or tests, in two
@@ -327,3 +327,24 @@ def render_summary(nlu: NluReport, crisis: CrisisReport, stories: StoryReport) -
         lines += ["", "False alarms:"] + [f"- {m}" for m in crisis.false_alarms]
     lines += ["", f"Confusion matrix: {nlu.confusion_matrix}"]
     return "\n".join(lines)
+
+
+def cli(argv: list[str] | None = None) -> int:
+    import argparse
+
+    from bot.cli import current_model, guarded
+
+    parser = argparse.ArgumentParser(prog="python -m tools.evaluate",
+                                     description="Measure answer quality on held-out data.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log more detail")
+    parser.add_argument("--model", type=Path, help="evaluate this model instead of the current one")
+    parser.add_argument("--out", type=Path, default=project.ROOT / "results" / "evaluation",
+                        help="where to write the reports")
+    parser.add_argument("--blind-only", action="store_true",
+                        help="only the blind test set (skips Rasa's slower NLU and story tests)")
+    args = parser.parse_args(argv)
+    return guarded(lambda: main(current_model(args.model), args.out, args.blind_only), args.verbose)
+
+
+if __name__ == "__main__":
+    sys.exit(cli())

@@ -1,6 +1,6 @@
 """Benchmarks: Signpost and a stock-Rasa baseline, measured in the same run.
 
-``python -m bot bench`` (``make bench``) prints a table with ratios, writes it
+``python -m tools.bench`` (``make bench``) prints a table with ratios, writes it
 as Markdown into BENCHMARKS.md, and the raw figures as JSON under results/
 (which is not committed). Nothing here is a pass/fail test: machines are
 noisy, so the baseline is measured in the same run and compared as a ratio.
@@ -266,7 +266,7 @@ def cold_start_and_memory(model: Path, folder: Path, conversations: int) -> dict
 
 async def telegram_loads(model: Path, folder: Path, conversations: int) -> dict:
     """The real adapter process, polling a loopback stand-in; time from update to first reply."""
-    from bot.telegram_standin import TelegramStandIn, text_update
+    from tools.telegram_standin import TelegramStandIn, text_update
 
     standin = TelegramStandIn().start()
     token = "123456789:" + "B" * 35
@@ -312,7 +312,7 @@ def telegram_burst(model: Path, folder: Path, chats: int = CONCURRENCY) -> dict:
     """``chats`` people write at once, each sendMessage taking SEND_DELAY: time to each
     first reply (from the updates being available to the reply being delivered), with
     Telegram's default rate limit in place."""
-    from bot.telegram_standin import TelegramStandIn, text_update
+    from tools.telegram_standin import TelegramStandIn, text_update
 
     standin = TelegramStandIn().start()
     env = {**os.environ, "TELEGRAM_BOT_TOKEN": "123456789:" + "U" * 35,
@@ -348,7 +348,7 @@ async def scale_out_loads(model: Path, folder: Path, conversations: int) -> dict
     Instances run in webhook mode (as scaled-out bots do); each message is
     posted to the next instance in turn, as a load balancer would.
     """
-    from bot import local_servers
+    from tools import local_servers
 
     with local_servers.postgres() as pg, local_servers.redis() as rd:
         endpoints = local_servers.scale_out_endpoints(folder / "endpoints.yml", pg, rd)
@@ -360,8 +360,8 @@ async def _instances_load(model: Path, folder: Path, endpoints: Path, count: int
                           conversations: int) -> Load:
     import aiohttp
 
-    from bot import local_servers
-    from bot.telegram_standin import TelegramStandIn, text_update
+    from tools import local_servers
+    from tools.telegram_standin import TelegramStandIn, text_update
 
     loop = asyncio.get_running_loop()
     standin, processes, urls = TelegramStandIn().start(), [], []
@@ -473,7 +473,7 @@ async def baseline_loads(model: Path, folder: Path, conversations: int) -> dict:
 def run(model: Path, conversations: int = 50, with_baseline: bool = True) -> dict:
     from tqdm import tqdm
 
-    from bot import local_servers
+    from tools import local_servers
 
     steps = ["Signpost: engine latency", "Signpost: long conversations",
              "Signpost: cold start and memory",
@@ -647,7 +647,7 @@ def write_report(results: dict) -> Path:
     machine = results["machine"]
     BENCHMARKS_MD.write_text(f"""# Benchmarks
 
-Measured by `make bench` (`python -m bot bench`) on {results['date'][:10]}:
+Measured by `make bench` (`python -m tools.bench`) on {results['date'][:10]}:
 {machine['cpus']} CPUs, Python {machine['python']}, Rasa {machine['rasa']},
 python-telegram-bot {machine['python-telegram-bot']}. Each conversation is a scripted,
 six-message conversation ({results['conversations']} conversations per load pattern;
@@ -679,3 +679,25 @@ def main(model: Path, conversations: int, with_baseline: bool) -> int:
     print(table(results))
     print(f"\nWritten: {BENCHMARKS_MD.name} and {raw.relative_to(project.ROOT)}", file=sys.stderr)
     return 0
+
+
+def cli(argv: list[str] | None = None) -> int:
+    import argparse
+
+    from bot.cli import current_model, guarded
+
+    parser = argparse.ArgumentParser(prog="python -m tools.bench",
+                                     description="Benchmark against a stock-Rasa baseline.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log more detail")
+    parser.add_argument("--model", type=Path, help="benchmark this model instead of the current one")
+    parser.add_argument("--conversations", type=int, default=50,
+                        help="six-message conversations per load pattern (default 50)")
+    parser.add_argument("--no-baseline", action="store_true",
+                        help="skip the stock-Rasa baseline (minutes of training)")
+    args = parser.parse_args(argv)
+    return guarded(lambda: main(current_model(args.model), args.conversations, not args.no_baseline),
+                   args.verbose)
+
+
+if __name__ == "__main__":
+    sys.exit(cli())
