@@ -14,7 +14,7 @@ import sys
 
 import pytest
 
-from bot import local_servers
+from tools import local_servers
 
 pytestmark = pytest.mark.skipif(not local_servers.REDIS_SERVER,
                                 reason=f"needs Redis: {local_servers.INSTALL}")

@@ -108,7 +108,7 @@ def test_a_tracker_store_that_cannot_be_reached_at_start_is_refused(model, loop,
 def test_a_database_server_that_is_not_listening_is_refused_at_start(model, loop, tmp_path):
     """Rasa's SQLTrackerStore logs that it could not create its tables and starts
     anyway; the engine's first read finds out before any person does."""
-    from bot.local_servers import free_port
+    from tools.local_servers import free_port
 
     endpoints = tmp_path / "endpoints.yml"
     endpoints.write_text("tracker_store:\n  type: SQL\n  dialect: postgresql\n"
@@ -172,7 +172,7 @@ def test_a_long_conversation_reads_only_its_recent_turns_and_keeps_following_the
         model, loop, tmp_path):
     """Late in a long conversation, the rules that depend on the bot's last
     question still work, though a read brings back only the recent turns."""
-    from bot.bench import SCRIPTS
+    from tools.bench import SCRIPTS
     from bot.tracker_store import RECENT_TURNS
     from tests.conftest import write_endpoints
 
