@@ -37,6 +37,7 @@ from sqlalchemy import func
 
 from bot import content, logs, project, safety
 from bot.store_guard import PROBE_ID, FailLoudTrackerStore
+from bot.nlg import SignpostNLG
 
 logger = logging.getLogger(__name__)
 
@@ -71,9 +72,11 @@ class Reply:
 class Engine:
     """A loaded Rasa model with its tracker and lock stores."""
 
-    def __init__(self, agent: Any, directory: content.Directory, model: Path) -> None:
+    def __init__(self, agent: Any, directory: content.Directory, model: Path,
+                 services: Path = content.SERVICES_FILE) -> None:
         self._agent = agent
-        self._directory = directory
+        self._services = Path(services)
+        self.directory = directory
         self._emergency_number = directory.services["police_999"].contact
         self.model = Path(model)
         self._learn_domain()
@@ -95,10 +98,23 @@ class Engine:
         answering; Rasa replaces its processor only once loading has worked, so
         a model that fails to load raises here and leaves the old one serving.
         Conversations and stores are untouched.
+
+        The service directory is read again with it: ``data/services.yml`` is a
+        training input, so an edited number goes live with the model trained on
+        it, not before and not only on a restart. A directory that fails its
+        check refuses the swap.
         """
+        try:
+            directory = content.load_directory(self._services)
+        except content.ContentError as exc:
+            raise EngineError(f"The service directory has problems:\n{exc}") from None
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(None, self._agent.load_model, str(model))
         self.model = Path(model)
+        self.directory = directory
+        self._emergency_number = directory.services["police_999"].contact
+        if isinstance(self._agent.nlg, SignpostNLG):
+            self._agent.nlg.use_directory(directory)
         self._learn_domain()
 
     @classmethod
@@ -129,7 +145,7 @@ class Engine:
             raise EngineError(f"The model at {model} could not be loaded.")
         _check_store(agent, available.tracker_store)
         await _fail_loudly(agent)
-        return cls(agent, directory, Path(model))
+        return cls(agent, directory, Path(model), Path(services))
 
     async def respond(self, conversation_id: str, text: str) -> list[Reply]:
         """Answer one message (typed text or a button payload) in a conversation."""
@@ -141,7 +157,7 @@ class Engine:
         await self._agent.handle_message(
             UserMessage(self._prepare(text), collector, sender_id=conversation_id)
         )
-        replies = [self._render(m) for m in collector.messages if m.get("text")]
+        replies = [self._reply(m) for m in collector.messages if m.get("text")]
         # The whole message is read, even past the length the model sees.
         signal = safety.assess(text)
         if signal and not (replies and self._emergency_number in replies[0].text):
@@ -191,16 +207,15 @@ class Engine:
                 store.store.pop(sender, None)
         return senders
 
-    def _render(self, message: dict[str, Any]) -> Reply:
-        render = self._directory.render
-        buttons = tuple(
-            Button(title=render(str(b.get("title", ""))), payload=str(b.get("payload", "")))
-            for b in message.get("buttons") or []
-        )
-        return Reply(text=render(message["text"]), buttons=buttons)
+    @staticmethod
+    def _reply(message: dict[str, Any]) -> Reply:
+        """Rasa's message as a Reply; bot.nlg has already filled in the numbers."""
+        buttons = tuple(Button(title=str(b.get("title", "")), payload=str(b.get("payload", "")))
+                        for b in message.get("buttons") or [])
+        return Reply(text=message["text"], buttons=buttons)
 
     def _response_text(self, name: str) -> str:
-        return self._directory.render(self._agent.domain.responses[name][0]["text"])
+        return self.directory.render(self._agent.domain.responses[name][0]["text"])
 
     def _prepare(self, text: str) -> str:
         """Make user text safe for Rasa without changing what it means.

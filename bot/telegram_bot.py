@@ -545,6 +545,9 @@ async def _watch_for_new_models(signpost: SignpostBot, folder: Path, every: floa
         try:
             await signpost.engine.reload(newest)
             served_since = newest_time
+            # /services, /emergency and the fail-safe give the numbers the model now gives.
+            signpost.replies = FixedReplies.build(signpost.engine.directory,
+                                                  signpost.settings.retention_days)
             logger.info("Now serving the new model %s", newest.name)
         except Exception as exc:
             failed.add(newest)

@@ -108,6 +108,13 @@ def test_a_number_changed_in_the_directory_changes_every_answer(model, endpoints
     replies = texts(loop.run_until_complete(engine.respond(new_id(), "what helplines are there")))
     assert "0800 2222" in replies and "0800 1111" not in replies
 
+    # A running bot picks up the next edit with its next model swap, without a restart.
+    services.write_text(content.SERVICES_FILE.read_text().replace('"0800 1111"', '"0800 3333"'))
+    loop.run_until_complete(engine.reload(model))
+    replies = texts(loop.run_until_complete(engine.respond(new_id(), "what helplines are there")))
+    assert "0800 3333" in replies and "0800 2222" not in replies
+    assert "0800 3333" in engine.directory.render("[childline]")
+
 
 def test_a_follow_up_the_bot_cannot_place_gets_the_last_answers_own_words(ask, new_id):
     conversation = new_id()
