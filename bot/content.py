@@ -139,9 +139,13 @@ class Directory:
 # --- loading -----------------------------------------------------------------
 
 
-def load_directory(path: Path = SERVICES_FILE) -> Directory:
+def load_directory(path: Path = SERVICES_FILE, serving: bool = False) -> Directory:
+    """The service directory. ``serving``: as the bot serves it, so an essential
+    number changed after the check ran (999, 101, Childline...) is refused here too."""
     services, problems = _read_services(path)
     problems += _missing_required(services, path)
+    if serving and not problems:
+        problems += essential_number_problems(services, path)
     if problems:
         raise ContentError(problems)
     return Directory(services)

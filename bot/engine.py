@@ -72,17 +72,16 @@ class Reply:
 class Engine:
     """A loaded Rasa model with its tracker and lock stores."""
 
-    def __init__(self, agent: Any, directory: content.Directory, model: Path,
-                 services: Path = content.SERVICES_FILE) -> None:
+    def __init__(self, agent: Any, model: Path, nlg_endpoint: EndpointConfig) -> None:
         self._agent = agent
-        self._services = Path(services)
-        self.directory = directory
-        self._emergency_number = directory.services["police_999"].contact
+        self._nlg_endpoint = nlg_endpoint
         self.model = Path(model)
         self._learn_domain()
 
     def _learn_domain(self) -> None:
-        """What the engine takes from the model's domain (again after a reload)."""
+        """What the engine takes from the model's domain and directory (again after a reload)."""
+        self.directory = self._agent.nlg.directory
+        self._emergency_number = self.directory.services["police_999"].contact
         # Payloads may name our own intents only; Rasa's built-in ones such as
         # /restart would silently wipe the conversation and answer nothing.
         self._payload_intents = frozenset(self._agent.domain.intents) - set(DEFAULT_INTENTS)
@@ -90,6 +89,8 @@ class Engine:
             safety.Signal.DANGER: self._response_text("utter_emergency"),
             safety.Signal.SELF_HARM: self._response_text("utter_self_harm"),
         }
+        self._self_harm_replies = {self._response_text(name)
+                                   for name in ("utter_self_harm", "utter_self_harm_now")}
 
     async def reload(self, model: Path) -> None:
         """Swap in a newly trained model without stopping.
@@ -99,22 +100,25 @@ class Engine:
         a model that fails to load raises here and leaves the old one serving.
         Conversations and stores are untouched.
 
-        The service directory is read again with it: ``data/services.yml`` is a
-        training input, so an edited number goes live with the model trained on
-        it, not before and not only on a restart. A directory that fails its
-        check refuses the swap.
+        The service directory is read again with it, by a new NLG that only the
+        new processor uses: ``data/services.yml`` is a training input, so an
+        edited number goes live with a newly trained model, not only on a
+        restart, and a message is never answered with the new responses but
+        the old numbers. A directory with a changed essential number refuses
+        the swap.
         """
         try:
-            directory = content.load_directory(self._services)
+            nlg = SignpostNLG(self._nlg_endpoint)
         except content.ContentError as exc:
             raise EngineError(f"The service directory has problems:\n{exc}") from None
+        previous, self._agent.nlg = self._agent.nlg, nlg  # Rasa hands it to the new processor
         loop = asyncio.get_running_loop()
-        await loop.run_in_executor(None, self._agent.load_model, str(model))
+        try:
+            await loop.run_in_executor(None, self._agent.load_model, str(model))
+        except BaseException:
+            self._agent.nlg = previous
+            raise
         self.model = Path(model)
-        self.directory = directory
-        self._emergency_number = directory.services["police_999"].contact
-        if isinstance(self._agent.nlg, SignpostNLG):
-            self._agent.nlg.use_directory(directory)
         self._learn_domain()
 
     @classmethod
@@ -129,7 +133,7 @@ class Engine:
         if not Path(model).is_file():
             raise EngineError(f"No trained model at {model}; run 'make train'.")
         try:
-            directory = content.load_directory(services)
+            content.load_directory(services, serving=True)
         except content.ContentError as exc:
             raise EngineError(f"The service directory has problems:\n{exc}") from None
         available = AvailableEndpoints.read_endpoints(str(endpoints))
@@ -143,9 +147,12 @@ class Engine:
                               f"({type(exc).__name__}).") from None
         if not agent.is_ready():
             raise EngineError(f"The model at {model} could not be loaded.")
+        if not isinstance(agent.nlg, SignpostNLG):
+            raise EngineError("The endpoints file must name bot.nlg.SignpostNLG under 'nlg': it "
+                              "fills in the phone numbers and puts 999 first.")
         _check_store(agent, available.tracker_store)
         await _fail_loudly(agent)
-        return cls(agent, directory, Path(model), Path(services))
+        return cls(agent, Path(model), available.nlg)
 
     async def respond(self, conversation_id: str, text: str) -> list[Reply]:
         """Answer one message (typed text or a button payload) in a conversation."""
@@ -160,10 +167,18 @@ class Engine:
         replies = [self._reply(m) for m in collector.messages if m.get("text")]
         # The whole message is read, even past the length the model sees.
         signal = safety.assess(text)
-        if signal and not (replies and self._emergency_number in replies[0].text):
+        if signal and not self._safe_first(signal, replies):
             logger.warning("Safety guard put the %s answer first", signal.value)
             replies.insert(0, Reply(self._safety_replies[signal]))
         return replies
+
+    def _safe_first(self, signal: safety.Signal, replies: list[Reply]) -> bool:
+        """Whether the replies already open as a crisis needs: 999 in the first paragraph,
+        and for self-harm, the self-harm answer itself (Samaritans, what to tell 999)."""
+        if not replies or self._emergency_number not in replies[0].text.split("\n\n", 1)[0]:
+            return False
+        return signal is not safety.Signal.SELF_HARM or any(
+            r.text in self._self_harm_replies for r in replies)
 
     async def forget(self, conversation_id: str) -> None:
         """Erase everything stored about one conversation (the person asked us to)."""

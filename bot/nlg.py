@@ -41,12 +41,8 @@ class SignpostNLG(TemplatedNaturalLanguageGenerator):
         kwargs = endpoint_config.kwargs if endpoint_config else {}
         services = Path(kwargs.get("services") or content.SERVICES_FILE)
         self.services_file = services if services.is_absolute() else project.ROOT / services
-        self.use_directory(content.load_directory(self.services_file))
-
-    def use_directory(self, directory: content.Directory) -> None:
-        """Serve these numbers from now on (the engine calls this when it swaps models)."""
-        self.directory = directory
-        self._emergency_number = directory.services["police_999"].contact
+        self.directory = content.load_directory(self.services_file, serving=True)
+        self._emergency_number = self.directory.services["police_999"].contact
 
     async def generate(self, utter_action: str, tracker: DialogueStateTracker,
                        output_channel: str, **kwargs: Any) -> Optional[Dict[str, Any]]:

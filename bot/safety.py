@@ -143,7 +143,7 @@ _SELF_HARM_PATTERNS = [
     r"\b(?:hurt|hurting|harm|harming|cut|cutting|burn|burning) (?:my ?self|myself)\b",
     r"\bself[ -]?harm\w*\b",
     r"\boverdos\w*\b|\btake (?:all )?(?:my |the )?(?:pills|tablets)\b",
-    r"\b(?:took|taken|swallowed|had|done) (?:a (?:load|lot|bunch|packet|box) of |loads of |all (?:my |the |of )?|too many |lots of |\d+ |a whole (?:packet|box) of |my \w+ )(?:\w+ )?(?:pills|tablets|paracetamol)\b",
+    r"\b(?:took|taken|swallowed|had|done) (?:a (?:load|lot|bunch|packet|box) of |loads of |all (?:my |the |of )?|too many |lots of |some |\d+ |a whole (?:packet|box) of |my \w+ )(?:\w+ )?(?:pills|tablets|paracetamol)\b",
     r"\b(?:jump|jumping) (?:off|in front)\b|\bgoing to jump\b|\bon (?:a|the) (?:bridge|roof|ledge)\b",
     r"\bcannot (?:go on|cope|take it) any ?more\b",
 ]

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
+
 from bot import content
-from bot.engine import Engine
+from bot.engine import Engine, EngineError
 from conftest import texts
 
 
@@ -103,17 +105,22 @@ def test_disclosure_is_believed_with_999_first_and_options(ask, new_id):
 def test_a_number_changed_in_the_directory_changes_every_answer(model, endpoints, loop, tmp_path,
                                                                   new_id):
     services = tmp_path / "services.yml"
-    services.write_text(content.SERVICES_FILE.read_text().replace('"0800 1111"', '"0800 2222"'))
+    services.write_text(content.SERVICES_FILE.read_text().replace('"0808 800 5000"', '"0808 800 5001"'))
     engine = loop.run_until_complete(Engine.load(model, endpoints, services=services))
     replies = texts(loop.run_until_complete(engine.respond(new_id(), "what helplines are there")))
-    assert "0800 2222" in replies and "0800 1111" not in replies
+    assert "0808 800 5001" in replies and "0808 800 5000" not in replies
 
     # A running bot picks up the next edit with its next model swap, without a restart.
-    services.write_text(content.SERVICES_FILE.read_text().replace('"0800 1111"', '"0800 3333"'))
+    services.write_text(content.SERVICES_FILE.read_text().replace('"0808 800 5000"', '"0808 800 5002"'))
     loop.run_until_complete(engine.reload(model))
     replies = texts(loop.run_until_complete(engine.respond(new_id(), "what helplines are there")))
-    assert "0800 3333" in replies and "0800 2222" not in replies
-    assert "0800 3333" in engine.directory.render("[childline]")
+    assert "0808 800 5002" in replies and "0808 800 5001" not in replies
+
+    # An essential number changed after the check ran is refused, and the old numbers stay.
+    services.write_text(content.SERVICES_FILE.read_text().replace('phone: "999"', 'phone: "99"'))
+    with pytest.raises(EngineError, match="police_999"):
+        loop.run_until_complete(engine.reload(model))
+    assert "0808 800 5002" in texts(loop.run_until_complete(engine.respond(new_id(), "what helplines are there")))
 
 
 def test_a_follow_up_the_bot_cannot_place_gets_the_last_answers_own_words(ask, new_id):
@@ -125,3 +132,20 @@ def test_a_follow_up_the_bot_cannot_place_gets_the_last_answers_own_words(ask, n
 
     fresh = texts(ask(new_id(), "since when"))
     assert "own words" not in fresh and "not sure I understood" in fresh
+
+
+def test_a_risky_message_after_a_2015_answer_gets_999_first_not_the_statements_words(ask, new_id):
+    conversation = new_id()
+    ask(conversation, "how much money did the police put into tackling it")
+    replies = ask(conversation, "i'm hiding in the toilet")
+    assert "999" in replies[0].text.split("\n\n")[0]
+    assert "own words" not in texts(replies)
+
+
+def test_danger_past_the_length_the_model_reads_still_leads_with_the_emergency_answer(ask, new_id):
+    conversation = new_id()
+    ask(conversation, "how much money did the police put into tackling it")
+    replies = ask(conversation, "blah " * 600 + "he is hitting me right now")
+    assert "999" in replies[0].text.split("\n\n")[0]
+    replies = ask(new_id(), "x " * 1500 + "i have taken an overdose")
+    assert "999" in replies[0].text.split("\n\n")[0] and "Samaritans" in texts(replies)

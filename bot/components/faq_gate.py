@@ -60,6 +60,16 @@ class FaqGate(GraphComponent):
     def get_default_config() -> Dict[str, Any]:
         return {"threshold": 0.5, "margin": 0.15}
 
+    @classmethod
+    def fingerprint_addon(cls, config: Dict[str, Any]) -> str:
+        """Retrain when the word rules change: they live in this file and in bot/safety.py,
+        and Rasa fingerprints a component by its class alone."""
+        import hashlib
+        from pathlib import Path
+
+        sources = [Path(safety.__file__), Path(__file__)]
+        return hashlib.sha256(b"".join(p.read_bytes() for p in sources)).hexdigest()
+
     def __init__(self, config: Dict[str, Any], model_storage: ModelStorage, resource: Resource,
                  vocabulary: Dict[str, set[str]] | None = None) -> None:
         self._config = {**self.get_default_config(), **config}

@@ -38,6 +38,7 @@ from rasa.engine.graph import ExecutionContext, GraphComponent
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
 from rasa.engine.storage.resource import Resource
 from rasa.engine.storage.storage import ModelStorage
+from rasa.shared.constants import DEFAULT_NLU_FALLBACK_INTENT_NAME
 from rasa.shared.nlu.constants import (
     INTENT, INTENT_NAME_KEY, INTENT_RANKING_KEY, PREDICTED_CONFIDENCE_KEY, TEXT)
 from rasa.shared.nlu.training_data.message import Message
@@ -205,23 +206,34 @@ class UrgencyClassifier(GraphComponent):
 
         Worries and emergencies share their words (older men, cars, flats):
         without a crisis pattern or a confident urgency score, the classifier's
-        ``emergency`` or ``self_harm_now`` gives way to the next likely answer worth giving, or to
+        ``emergency`` gives way to the next likely answer worth giving, or to
         the answer to a worry, which gives 999 and 101 at once and asks
-        whether anyone is in danger now. And a message with a real risk signal
-        is not answered with a 2015 fact.
+        whether anyone is in danger now. A message with a real risk signal is
+        not answered with a 2015 fact, nor, when not understood, with anything
+        but the fallback, whose first line is 999.
         """
         intent = message.get(INTENT) or {}
         name = str(intent.get(INTENT_NAME_KEY))
+        if name == DEFAULT_NLU_FALLBACK_INTENT_NAME and score >= self._config["risk_threshold"]:
+            # Not understood, with a risk signal: the plain fallback, whose first
+            # line is 999, never a reply that depends on what came before.
+            message.set(INTENT, {INTENT_NAME_KEY: "out_of_scope", PREDICTED_CONFIDENCE_KEY: score},
+                        add_to_output=True)
+            return
+        if name == "self_harm_now":
+            # Without a crisis pattern or a confident score, a likely "now" keeps the
+            # crisis answer and anything else gets the self-harm answer, which gives
+            # 999 and Samaritans more gently; neither drops 999.
+            likely = score >= self._config["fact_risk_threshold"]
+            message.set(INTENT, {INTENT_NAME_KEY: "self_harm_now" if likely else "self_harm",
+                                 PREDICTED_CONFIDENCE_KEY: score}, add_to_output=True)
+            return
         risky_fact = name.startswith("faq_") and score >= self._config["fact_risk_threshold"]
-        if name not in URGENT_INTENTS and not risky_fact:
+        if name != "emergency" and not risky_fact:
             return
         ranking = message.get(INTENT_RANKING_KEY) or []
         alternatives = [r for r in ranking[1:] if r[INTENT_NAME_KEY] in WORRY_ANSWERS
                         and r[PREDICTED_CONFIDENCE_KEY] >= 0.1]
-        if name == "self_harm_now" and score >= self._config["risk_threshold"]:
-            # Self-harm "now" without a pattern or a confident score is still
-            # treated as self-harm: that answer gives 999 and Samaritans gently.
-            alternatives = [{INTENT_NAME_KEY: "self_harm", PREDICTED_CONFIDENCE_KEY: score}]
         chosen = alternatives[0] if alternatives else {
             INTENT_NAME_KEY: "worried_about_child",
             PREDICTED_CONFIDENCE_KEY: intent.get(PREDICTED_CONFIDENCE_KEY, 0.0)}
