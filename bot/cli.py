@@ -34,6 +34,9 @@ logger = logging.getLogger("bot")
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    # Whatever any command creates (conversation stores and their -wal and -shm
+    # files, keys, reports) is readable by this user only, whatever the umask was.
+    os.umask(0o077)
     return guarded(lambda: args.handler(args), args.verbose)
 
 

@@ -88,7 +88,7 @@ class AtomicRedisLockStore(RedisLockStore):
 
         try:
             self.red.ping()
-        except redis.exceptions.ConnectionError as exc:  # Rasa reports the built-in one
+        except redis.exceptions.RedisError as exc:  # unreachable, timed out, refused: one line
             raise ConnectionError(f"Redis could not be reached ({type(exc).__name__})") from None
         self._issue = self.red.register_script(_ISSUE)
         self._turn = self.red.register_script(_TURN)

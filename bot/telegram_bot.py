@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import sqlite3
 import re
 import hashlib
 import hmac
@@ -482,6 +483,11 @@ def build_application(settings: Settings, engine_loader: Any, replies: FixedRepl
         for task in app.bot_data.get("tasks", []):
             task.cancel()
 
+    try:
+        ledger = HandledUpdates(settings.state_dir / "telegram-updates.db", settings.bot_id)
+    except sqlite3.Error as exc:
+        raise SettingsError(f"The update ledger in {settings.state_dir} cannot be used "
+                            f"({type(exc).__name__}): free it or move it aside.") from None
     bot = ConfirmingBot(
         settings.token,
         base_url=settings.base_url,
@@ -491,7 +497,7 @@ def build_application(settings: Settings, engine_loader: Any, replies: FixedRepl
                                     max_retries=3),
         request=HTTPXRequest(connection_pool_size=256),
         get_updates_request=HTTPXRequest(),
-        ledger=HandledUpdates(settings.state_dir / "telegram-updates.db", settings.bot_id),
+        ledger=ledger,
         retry_for=settings.send_retry_seconds,
     )
     order = PerChatOrder(settle=signpost.settle, confirm=bot.confirm)
@@ -543,11 +549,10 @@ async def _watch_for_new_models(signpost: SignpostBot, folder: Path, every: floa
         if newest is None or newest_time <= served_since:
             continue
         try:
+            # /services, /emergency and the fail-safe give the numbers the new model gives.
             await signpost.engine.reload(newest)
-            served_since = newest_time
-            # /services, /emergency and the fail-safe give the numbers the model now gives.
-            signpost.replies = FixedReplies.build(signpost.engine.directory,
-                                                  signpost.settings.retention_days)
+            replies = FixedReplies.build(signpost.engine.directory, signpost.settings.retention_days)
+            signpost.replies, served_since = replies, newest_time
             logger.info("Now serving the new model %s", newest.name)
         except Exception as exc:
             failed.add(newest)
@@ -583,6 +588,9 @@ def run(settings: Settings, model: Path, endpoints: Path = project.ENDPOINTS) ->
         pseudonyms = Pseudonyms(load_key(key_file=settings.state_dir / "pseudonym.key"))
     except BadKey as exc:
         raise SettingsError(str(exc)) from None
+    except OSError as exc:
+        raise SettingsError(f"The pseudonym key in {settings.state_dir} could not be read or "
+                            f"written ({exc.strerror or type(exc).__name__}).") from None
     directory = content.load_directory()
     replies = FixedReplies.build(directory, settings.retention_days)
     app = build_application(settings, lambda: Engine.load(model, endpoints), replies, pseudonyms,

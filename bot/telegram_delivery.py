@@ -44,7 +44,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from telegram import Update
-from telegram.error import Forbidden, InvalidToken, NetworkError, RetryAfter
+from telegram.error import BadRequest, Forbidden, InvalidToken, NetworkError, RetryAfter
 from telegram.ext import ExtBot
 
 logger = logging.getLogger(__name__)
@@ -141,6 +141,8 @@ class RetryingBot(ExtBot):
                 wait = _seconds(exc.retry_after)
                 if time.monotonic() + wait > deadline:
                     raise
+            except BadRequest:  # a NetworkError in PTB, but the same request fails the same way
+                raise
             except NetworkError:  # 5xx, time-outs, connection errors (InvalidToken is not one)
                 wait, pause = pause, pause * 2
                 if time.monotonic() + wait > deadline:
