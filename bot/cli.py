@@ -188,7 +188,7 @@ async def _load_engine(args: argparse.Namespace):
 
 
 def _shell(args: argparse.Namespace) -> int:
-    from bot.shell import chat
+    from bot.channels.shell import chat
 
     async def go() -> None:
         await chat(await _load_engine(args))
@@ -198,7 +198,7 @@ def _shell(args: argparse.Namespace) -> int:
 
 
 def _converse(args: argparse.Namespace) -> int:
-    from bot.converse import converse
+    from bot.channels.converse import converse
 
     answers = sys.stdout
     answers.reconfigure(encoding="utf-8")  # JSON lines are UTF-8 whatever the locale
@@ -221,7 +221,7 @@ def _test_conversations(args: argparse.Namespace) -> int:
 
 
 def _telegram(args: argparse.Namespace) -> int:
-    from bot import telegram_bot
+    from bot.channels.telegram import app as telegram_bot
 
     try:
         settings = telegram_bot.Settings.from_env()

@@ -6,8 +6,8 @@ this module knows that Rasa is underneath. The engine loads a trained model
 once with Rasa's own ``load_agent`` and the stores named in ``endpoints.yml``;
 Rasa keeps each conversation's state apart by its id.
 
-Inside Rasa, ``bot.components.urgency`` decides whether a message signals
-danger and ``bot.nlg`` fills in the numbers and puts 999 first. The engine
+Inside Rasa, ``bot.rasa_plugins.urgency`` decides whether a message signals
+danger and ``bot.rasa_plugins.nlg`` fills in the numbers and puts 999 first. The engine
 keeps one guard of its own: the model reads only the first
 ``MAX_TEXT_CHARS`` of a message, so if the crisis patterns see danger
 anywhere in the whole text and the first reply does not give 999, the
@@ -36,8 +36,8 @@ from rasa.shared.exceptions import RasaException
 from sqlalchemy import func
 
 from bot import content, logs, project, safety
-from bot.store_guard import PROBE_ID, FailLoudTrackerStore
-from bot.nlg import SignpostNLG
+from bot.rasa_plugins.store_guard import PROBE_ID, FailLoudTrackerStore
+from bot.rasa_plugins.nlg import SignpostNLG
 
 logger = logging.getLogger(__name__)
 
@@ -137,8 +137,8 @@ class Engine:
         except content.ContentError as exc:
             raise EngineError(f"The service directory has problems:\n{exc}") from None
         available = AvailableEndpoints.read_endpoints(str(endpoints))
-        if available.nlg is None:  # safety depends on it: 999 goes first through bot.nlg
-            available.nlg = EndpointConfig(type="bot.nlg.SignpostNLG", services=str(services))
+        if available.nlg is None:  # safety depends on it: 999 goes first through bot.rasa_plugins.nlg
+            available.nlg = EndpointConfig(type="bot.rasa_plugins.nlg.SignpostNLG", services=str(services))
         try:
             _anchor_sqlite_path(available.tracker_store, Path(endpoints).resolve().parent)
             agent = await load_agent(model_path=str(model), endpoints=available)
@@ -148,7 +148,7 @@ class Engine:
         if not agent.is_ready():
             raise EngineError(f"The model at {model} could not be loaded.")
         if not isinstance(agent.nlg, SignpostNLG):
-            raise EngineError("The endpoints file must name bot.nlg.SignpostNLG under 'nlg': it "
+            raise EngineError("The endpoints file must name bot.rasa_plugins.nlg.SignpostNLG under 'nlg': it "
                               "fills in the phone numbers and puts 999 first.")
         _check_store(agent, available.tracker_store)
         await _fail_loudly(agent)
@@ -224,7 +224,7 @@ class Engine:
 
     @staticmethod
     def _reply(message: dict[str, Any]) -> Reply:
-        """Rasa's message as a Reply; bot.nlg has already filled in the numbers."""
+        """Rasa's message as a Reply; bot.rasa_plugins.nlg has already filled in the numbers."""
         buttons = tuple(Button(title=str(b.get("title", "")), payload=str(b.get("payload", "")))
                         for b in message.get("buttons") or [])
         return Reply(text=message["text"], buttons=buttons)

@@ -14,7 +14,7 @@ import difflib
 from pathlib import Path
 
 from bot import content, project
-from bot.splitting import split_message
+from bot.channels.telegram.splitting import split_message
 
 
 class PreviewError(Exception):

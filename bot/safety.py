@@ -3,7 +3,7 @@
 Anyone who may be in danger now must get 999 in the first reply. These
 patterns are one of two urgency signals; the other is a statistical
 classifier trained on urgent messages and near misses
-(``bot.components.urgency``), which catches danger put in words no pattern
+(``bot.rasa_plugins.urgency``), which catches danger put in words no pattern
 foresaw. Patterns alone do not generalise, but where they fire they are
 nearly always right, and they need no training.
 

@@ -45,8 +45,9 @@ def training_inputs(root: Path = project.ROOT) -> list[Path]:
     files += sorted(p for p in (root / "data").rglob("*") if p.is_file())
     # Our code that shapes what is trained (the code that runs, wherever the data is).
     package = Path(__file__).resolve().parent
-    files += sorted((package / "components").glob("*.py"))
-    files += [package / "faq_importer.py", package / "content.py", package / "safety.py"]
+    plugins = package / "rasa_plugins"
+    files += [plugins / f"{name}.py" for name in ("urgency", "faq_gate", "long_messages", "faq_importer")]
+    files += [package / "content.py", package / "safety.py"]
     return files
 
 

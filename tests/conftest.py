@@ -19,7 +19,7 @@ def write_endpoints(folder: Path) -> Path:
     """An endpoints file like the project's, with its own SQLite database."""
     path = folder / "endpoints.yml"
     path.write_text(
-        "tracker_store:\n  type: bot.tracker_store.SQLiteTrackerStore\n  db: conversations.db\n"
+        "tracker_store:\n  type: bot.rasa_plugins.tracker_store.SQLiteTrackerStore\n  db: conversations.db\n"
         "lock_store:\n  type: in_memory\n"
     )
     return path

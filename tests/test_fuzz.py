@@ -20,10 +20,10 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from telegram import Update
 
 from bot import content, safety
-from bot.fixed_replies import FixedReplies
-from bot.pseudonyms import Pseudonyms
-from bot.splitting import TELEGRAM_LIMIT
-from bot.telegram_bot import Settings, build_application
+from bot.channels.telegram.fixed_replies import FixedReplies
+from bot.channels.telegram.pseudonyms import Pseudonyms
+from bot.channels.telegram.splitting import TELEGRAM_LIMIT
+from bot.channels.telegram.app import Settings, build_application
 from tools.telegram_standin import TelegramStandIn
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", 300))

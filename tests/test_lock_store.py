@@ -55,7 +55,7 @@ def redis_port():
         yield port
 
 
-def hammer(port: int, kind: str = "bot.lock_store.AtomicRedisLockStore") -> list:
+def hammer(port: int, kind: str = "bot.rasa_plugins.lock_store.AtomicRedisLockStore") -> list:
     return [subprocess.Popen([sys.executable, "-c", HAMMER, str(port), str(ROUNDS), kind])
             for _ in range(2)]
 
@@ -81,7 +81,7 @@ def test_an_unreachable_redis_is_refused_at_start():
     from rasa.shared.exceptions import ConnectionException
     from rasa.utils.endpoints import EndpointConfig
 
-    config = EndpointConfig(url="127.0.0.1", type="bot.lock_store.AtomicRedisLockStore",
+    config = EndpointConfig(url="127.0.0.1", type="bot.rasa_plugins.lock_store.AtomicRedisLockStore",
                             port=local_servers.free_port(), db=1)
     with pytest.raises(ConnectionException):
         LockStore.create(config)

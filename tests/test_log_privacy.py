@@ -149,7 +149,7 @@ def test_preformatted_library_debug_lines_are_dropped(log):
 
 def test_library_warnings_and_our_own_lines_are_kept(log):
     out = log("telegram.ext.Updater", logging.WARNING, "Network error; retrying")
-    out = log("bot.telegram_bot", logging.DEBUG, "Served %d update(s)", 3)
+    out = log("bot.channels.telegram.app", logging.DEBUG, "Served %d update(s)", 3)
     assert "Network error; retrying" in out and "Served 3 update(s)" in out
 
 

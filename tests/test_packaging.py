@@ -44,8 +44,8 @@ def plugins(root: Path = project.ROOT) -> set[str]:
 
 def test_the_project_names_its_own_plugins():
     # Without this, the wheel test below would pass on a config that names nothing.
-    assert {"bot.components.urgency.UrgencyClassifier", "bot.faq_importer.FaqImporter",
-            "bot.nlg.SignpostNLG"} <= plugins()
+    assert {"bot.rasa_plugins.urgency.UrgencyClassifier", "bot.rasa_plugins.faq_importer.FaqImporter",
+            "bot.rasa_plugins.nlg.SignpostNLG"} <= plugins()
 
 
 @pytest.mark.slow

@@ -3,7 +3,7 @@
 The test starts its own PostgreSQL and Redis servers (Debian's packages) on
 loopback, and two `python -m bot telegram` instances in webhook mode whose
 endpoints file names Rasa's SQLTrackerStore (PostgreSQL) and our atomic Redis
-lock store (bot.lock_store).
+lock store (bot.rasa_plugins.lock_store).
 One conversation alternates between the instances and must keep its state and
 its order. Without PostgreSQL and Redis installed, it is skipped with the
 command that installs them (see README, "Scaling out").
@@ -21,7 +21,7 @@ import pytest
 
 from tools import local_servers
 from tools.local_servers import free_port, wait_for_port
-from bot.pseudonyms import Pseudonyms
+from bot.channels.telegram.pseudonyms import Pseudonyms
 from tools.telegram_standin import TelegramStandIn, text_update
 
 pytestmark = [pytest.mark.slow,

@@ -25,13 +25,13 @@ import pytest
 
 from bot import content
 from bot.engine import Button, Reply
-from bot.fixed_replies import FixedReplies
-from bot.pseudonyms import Pseudonyms
-from bot.splitting import TELEGRAM_LIMIT, split_message
-from bot.pseudonyms import BadKey, load_key
-from bot.telegram_bot import (COMMANDS, Settings, SettingsError, build_application,
+from bot.channels.telegram.fixed_replies import FixedReplies
+from bot.channels.telegram.pseudonyms import Pseudonyms
+from bot.channels.telegram.splitting import TELEGRAM_LIMIT, split_message
+from bot.channels.telegram.pseudonyms import BadKey, load_key
+from bot.channels.telegram.app import (COMMANDS, Settings, SettingsError, build_application,
                               prepare_state_dir, webhook_secret_for)
-from bot.telegram_delivery import HandledUpdates
+from bot.channels.telegram.delivery import HandledUpdates
 from conftest import write_endpoints
 from tools.telegram_standin import TelegramStandIn, button_update, message, text_update
 

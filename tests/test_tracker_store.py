@@ -12,8 +12,8 @@ from rasa.shared.core.events import ActionExecuted, SessionStarted, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
 
 from bot.engine import Engine, EngineError
-from bot.store_guard import TrackerStoreFailure
-from bot.tracker_store import SQLiteTrackerStore
+from bot.rasa_plugins.store_guard import TrackerStoreFailure
+from bot.rasa_plugins.tracker_store import SQLiteTrackerStore
 
 DOMAIN = Domain.from_dict({"intents": ["greet"]})
 
@@ -99,7 +99,7 @@ def test_a_tracker_store_that_cannot_save_fails_the_reply_and_logs_no_details(
 def test_a_tracker_store_that_cannot_be_reached_at_start_is_refused(model, loop, tmp_path):
     endpoints = tmp_path / "endpoints.yml"
     (tmp_path / "db").mkdir()  # a folder where the database file should be
-    endpoints.write_text("tracker_store:\n  type: bot.tracker_store.SQLiteTrackerStore\n"
+    endpoints.write_text("tracker_store:\n  type: bot.rasa_plugins.tracker_store.SQLiteTrackerStore\n"
                          "  db: db\n")
     with pytest.raises(EngineError, match="could not be opened"):
         loop.run_until_complete(Engine.load(model, endpoints))
@@ -173,7 +173,7 @@ def test_a_long_conversation_reads_only_its_recent_turns_and_keeps_following_the
     """Late in a long conversation, the rules that depend on the bot's last
     question still work, though a read brings back only the recent turns."""
     from tools.bench import SCRIPTS
-    from bot.tracker_store import RECENT_TURNS
+    from bot.rasa_plugins.tracker_store import RECENT_TURNS
     from tests.conftest import write_endpoints
 
     engine = loop.run_until_complete(Engine.load(model, write_endpoints(tmp_path)))

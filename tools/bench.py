@@ -174,7 +174,7 @@ def _stop(process: subprocess.Popen) -> None:
 
 def _endpoints(folder: Path) -> Path:
     path = folder / "endpoints.yml"
-    path.write_text("tracker_store:\n  type: bot.tracker_store.SQLiteTrackerStore\n"
+    path.write_text("tracker_store:\n  type: bot.rasa_plugins.tracker_store.SQLiteTrackerStore\n"
                     "  db: conversations.db\nlock_store:\n  type: in_memory\n")
     return path
 
@@ -415,7 +415,7 @@ def baseline_config(folder: Path) -> Path:
     default = Path(recipe.__file__).parent / "config_files" / "default_config.yml"
     config = yaml.safe_load(default.read_text())
     # The FAQ lives in data/faq.yml; the importer hands it to Rasa as plain data.
-    config["importers"] = [{"name": "RasaFileImporter"}, {"name": "bot.faq_importer.FaqImporter"}]
+    config["importers"] = [{"name": "RasaFileImporter"}, {"name": "bot.rasa_plugins.faq_importer.FaqImporter"}]
     path = folder / "config.yml"
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     return path

@@ -105,7 +105,7 @@ def scale_out_endpoints(path: Path, postgres_port: int, redis_port: int) -> Path
   db: signpost
   username: postgres
 lock_store:
-  type: bot.lock_store.AtomicRedisLockStore
+  type: bot.rasa_plugins.lock_store.AtomicRedisLockStore
   url: 127.0.0.1
   port: {redis_port}
   db: 1

@@ -7,7 +7,7 @@ every response on its way out:
 * fills in service placeholders such as ``[childline]`` from the service
   directory, the one place numbers live;
 * puts 999 first when the message signalled danger (the ``urgency``
-  decision of ``bot.components.urgency``), on the first response of the
+  decision of ``bot.rasa_plugins.urgency``), on the first response of the
   turn only. The answer itself is kept: safety adds, it never displaces.
   After an emergency, a response that does not open with 999 gets a 999
   line on top; after a weaker risk signal, so does a response with no 999 in
@@ -27,7 +27,7 @@ from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.utils.endpoints import EndpointConfig
 
 from bot import content, project
-from bot.components.urgency import EMERGENCY, RISK, URGENCY
+from bot.rasa_plugins.urgency import EMERGENCY, RISK, URGENCY
 
 SAFETY_LINE = "If anyone is in danger right now, call [police_999]."
 # Answers written for a crisis already lead with 999.

@@ -9,7 +9,7 @@ Two decisions are kept apart, because they call for different answers:
   answering (a fact, small talk), the answer is that to a worry, which gives
   999 and 101 at once. If the person also asked something real (how to stay
   anonymous, what number a deaf person uses), the intent is kept and the
-  answer gets a 999 line on top (``bot.nlg``). Safety adds; it does not
+  answer gets a 999 line on top (``bot.rasa_plugins.nlg``). Safety adds; it does not
   take the answer away.
 * **risk**: a weaker signal. The intent is kept and the first reply is made
   to carry 999. The intent classifier's own guess of ``emergency`` counts only
@@ -47,7 +47,7 @@ from sklearn.feature_extraction.text import HashingVectorizer
 from sklearn.linear_model import LogisticRegression
 
 from bot import safety
-from bot.components.long_messages import FULL_TEXT
+from bot.rasa_plugins.long_messages import FULL_TEXT
 
 URGENCY = "urgency"  # the key under which the decision appears in Rasa's parse data
 EMERGENCY, RISK = "emergency", "risk"
@@ -191,7 +191,7 @@ class UrgencyClassifier(GraphComponent):
             return
         else:
             # The signal and the classifier disagree: the answer to a worry, with
-            # 999 on top (bot.nlg), rather than the emergency script.
+            # 999 on top (bot.rasa_plugins.nlg), rather than the emergency script.
             intent = "worried_about_child"
         message.set(INTENT, {INTENT_NAME_KEY: intent, PREDICTED_CONFIDENCE_KEY: 1.0},
                     add_to_output=True)

@@ -14,7 +14,7 @@ conversation id; the adapter adds only what Telegram needs:
   types can break the formatting;
 * chats handled concurrently, each chat's messages in order;
 * polling that confirms an update only once it has been answered, and sends
-  that are retried (bot/telegram_delivery.py), so no reply is lost;
+  that are retried (bot/channels/telegram/delivery.py), so no reply is lost;
 * a fixed fail-safe reply with 999, 101 and Childline if the engine fails or
   is too slow, or the answer cannot be sent, logged without the message text.
 """
@@ -57,10 +57,10 @@ from telegram.ext import (
 from telegram.request import HTTPXRequest
 
 from bot import content, project, safety
-from bot.fixed_replies import FixedReplies
-from bot.pseudonyms import BadKey, Pseudonyms, load_key
-from bot.splitting import split_message
-from bot.telegram_delivery import TOKEN_REFUSED, ConfirmingBot, HandledUpdates
+from bot.channels.telegram.fixed_replies import FixedReplies
+from bot.channels.telegram.pseudonyms import BadKey, Pseudonyms, load_key
+from bot.channels.telegram.splitting import split_message
+from bot.channels.telegram.delivery import TOKEN_REFUSED, ConfirmingBot, HandledUpdates
 
 logger = logging.getLogger(__name__)
 

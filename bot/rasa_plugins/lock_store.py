@@ -17,7 +17,7 @@ Here each step is one Lua script, which Redis runs atomically:
   clock (``TIME``), so instances with different clocks agree on expiry, and the
   keys expire in Redis once the newest ticket's lifetime has passed.
 
-Configured in endpoints.yml as ``type: bot.lock_store.AtomicRedisLockStore``;
+Configured in endpoints.yml as ``type: bot.rasa_plugins.lock_store.AtomicRedisLockStore``;
 it takes the same settings as Rasa's ``type: redis``. It answers ``PING`` when
 created, so an unreachable Redis stops the bot at start instead of at the
 first message.

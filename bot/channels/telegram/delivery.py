@@ -10,7 +10,7 @@ The order, for every update:
    :class:`RetryingBot`, which retries 5xx answers, time-outs and network
    errors with backoff, for a bounded time. If the answer still cannot be
    sent, the adapter tries the fail-safe reply; if even that fails, the
-   update is handled again a little later (bot/telegram_bot.py,
+   update is handled again a little later (bot/channels/telegram/app.py,
    ``PerChatOrder``). A chat that cannot be written to at all (the person
    blocked the bot) is given up on, logged, and confirmed.
 3. Only then is the update confirmed: recorded in :class:`HandledUpdates`,

@@ -35,7 +35,7 @@ from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
 from bot import safety
-from bot.faq_importer import INTENT_PREFIX
+from bot.rasa_plugins.faq_importer import INTENT_PREFIX
 
 _VOCABULARY_FILE = "faq_vocabulary.json"
 # Words too common to count as evidence of what a question is about.

@@ -1,1 +1,0 @@
-"""Custom Rasa graph components, referenced by module path in config.yml."""
