@@ -33,6 +33,7 @@ from bot.channels.telegram.app import (COMMANDS, Settings, SettingsError, build_
                               prepare_state_dir, webhook_secret_for)
 from bot.channels.telegram.delivery import HandledUpdates
 from conftest import write_endpoints
+from tools.local_servers import free_port, wait_for_port
 from tools.telegram_standin import TelegramStandIn, button_update, message, text_update
 
 TOKEN = "123456789:" + "T0kenT0kenT0kenT0kenT0kenT0ken12"
@@ -458,27 +459,12 @@ def test_the_ledger_is_per_bot_and_forgets_what_telegram_will_not_send_again(tmp
 # --- webhook mode -------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _wait_until_listening(port: int, process: subprocess.Popen) -> None:
     """PTB registers the webhook before its server listens, so seeing setWebhook is not enough."""
-    import socket
-
-    deadline = time.monotonic() + STARTUP_TIMEOUT
-    while time.monotonic() < deadline:
-        assert process.poll() is None, process.log_path.read_text()[-3000:]
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise AssertionError(f"the webhook server never listened on port {port}")
+    try:
+        wait_for_port(port, STARTUP_TIMEOUT)
+    except TimeoutError:
+        raise AssertionError(process.log_path.read_text()[-3000:]) from None
 
 
 def _post(url: str, update: dict, secret: str | None) -> int:
@@ -496,7 +482,7 @@ def _post(url: str, update: dict, secret: str | None) -> int:
 @pytest.mark.slow
 def test_webhook_mode_accepts_only_requests_with_the_secret(model, standin, tmp_path):
     # No TELEGRAM_WEBHOOK_SECRET and no WEBHOOK_LISTEN: derived from the token, on loopback.
-    port, secret = _free_port(), webhook_secret_for(TOKEN)
+    port, secret = free_port(), webhook_secret_for(TOKEN)
     url = f"http://127.0.0.1:{port}/telegram-hook"
     set_before = len(standin.calls_to("setWebhook"))
     process = start_adapter(model, tmp_path, standin, WEBHOOK_URL=url, WEBHOOK_PORT=str(port))

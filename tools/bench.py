@@ -31,7 +31,6 @@ import json
 import os
 import platform
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -45,6 +44,7 @@ from typing import Awaitable, Callable
 import yaml
 
 from bot import project
+from tools import local_servers
 
 RESULTS = project.ROOT / "results"
 BENCHMARKS_MD = project.ROOT / "BENCHMARKS.md"
@@ -147,12 +147,6 @@ async def measure_loads(send: Send, conversations: int) -> dict[str, Load]:
 
 
 # --- processes ---------------------------------------------------------------------
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def peak_rss_mb(pid: int) -> float:
@@ -348,7 +342,6 @@ async def scale_out_loads(model: Path, folder: Path, conversations: int) -> dict
     Instances run in webhook mode (as scaled-out bots do); each message is
     posted to the next instance in turn, as a load balancer would.
     """
-    from tools import local_servers
 
     with local_servers.postgres() as pg, local_servers.redis() as rd:
         endpoints = local_servers.scale_out_endpoints(folder / "endpoints.yml", pg, rd)
@@ -360,7 +353,6 @@ async def _instances_load(model: Path, folder: Path, endpoints: Path, count: int
                           conversations: int) -> Load:
     import aiohttp
 
-    from tools import local_servers
     from tools.telegram_standin import TelegramStandIn, text_update
 
     loop = asyncio.get_running_loop()
@@ -438,7 +430,7 @@ async def baseline_loads(model: Path, folder: Path, conversations: int) -> dict:
 
     credentials = folder / "credentials.yml"
     credentials.write_text("rest:\n")
-    port = _free_port()
+    port = local_servers.free_port()
     url = f"http://127.0.0.1:{port}/webhooks/rest/webhook"
     started = time.perf_counter()
     process = subprocess.Popen(
@@ -473,7 +465,6 @@ async def baseline_loads(model: Path, folder: Path, conversations: int) -> dict:
 def run(model: Path, conversations: int = 50, with_baseline: bool = True) -> dict:
     from tqdm import tqdm
 
-    from tools import local_servers
 
     steps = ["Signpost: engine latency", "Signpost: long conversations",
              "Signpost: cold start and memory",
