@@ -82,7 +82,7 @@ def test_killed_mid_conversation_it_resumes_losing_nothing(
         for _ in range(2):
             for chat in chats:
                 standin.push(text_update(chat, standin.next_message_id(), "hello"))
-        standin.push(text_update(worried, standin.next_message_id(), "no"))
+        last = standin.push(text_update(worried, standin.next_message_id(), "no"))
         standin.wait_until(lambda: sum(len(standin.sent_to(c)) for c in chats) >= 3)
         adapter.kill()
         sent_before_kill = {int(c.params["chat_id"])
@@ -94,7 +94,8 @@ def test_killed_mid_conversation_it_resumes_losing_nothing(
         for chat in chats:
             standin.wait_for_messages(chat, 2, timeout=120)
         reply_to_no = standin.wait_for_messages(worried, 2, timeout=120)[1]
-        time.sleep(3)  # anything sent twice would arrive by now
+        # Every update confirmed means every one handled: a reply sent twice is in by now.
+        standin.wait_until(lambda: standin.confirmed(last), 120)
 
         replies = Counter(int(c.params["chat_id"]) for c in standin.calls_to("sendMessage"))
         # None lost. Delivery is at least once: a reply sent in the instant before the
@@ -155,7 +156,8 @@ def test_a_new_model_is_swapped_in_live_and_a_broken_one_is_refused(model, tmp_p
         _drop_in(second, served, "second.tar.gz")
         standin.wait_until(lambda: "Now serving the new model second.tar.gz" in adapter.log.read_text(),
                            120)
-        time.sleep(1)
+        after_swap = len(asked)
+        standin.wait_until(lambda: len(asked) >= after_swap + 5)  # and a few more after it
         stop.set()
         talker.join()
         for chat in asked:  # every message during the swap got a real answer

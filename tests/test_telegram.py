@@ -218,10 +218,9 @@ def test_edited_messages_are_answered(polling, standin):
 @pytest.mark.slow
 def test_group_chats_are_told_once_that_the_bot_is_private(polling, standin):
     group = -new_chat()
-    for _ in range(3):
-        standin.push(text_update(group, standin.next_message_id(), "hello bot", chat_type="group"))
-    standin.wait_for_messages(group, 1)
-    time.sleep(1.5)
+    pushed = [standin.push(text_update(group, standin.next_message_id(), "hello bot",
+                                       chat_type="group")) for _ in range(3)]
+    standin.wait_until(lambda: standin.confirmed(pushed[-1]))  # all three handled
     (told,) = standin.texts_to(group)
     assert "only talk in private chats" in told
 

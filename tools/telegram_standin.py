@@ -72,6 +72,7 @@ class TelegramStandIn:
         self.send_delay = 0.0  # seconds each sendMessage takes, like a round trip to Telegram
         self._held: dict[int, asyncio.Event] = {}  # chats whose messages wait to be released
         self._updates: list[dict] = []
+        self._confirmed_below = 0  # every update below this id has been confirmed
         self._changed = threading.Condition()
         self._update_ids = itertools.count(1)
         self._message_ids = itertools.count(10_000)
@@ -136,6 +137,11 @@ class TelegramStandIn:
         held = asyncio.run_coroutine_threadsafe(_new_event(), self._loop).result(timeout=10)
         self._held[chat_id] = held
         return lambda: self._loop.call_soon_threadsafe(held.set)
+
+    def confirmed(self, update: dict) -> bool:
+        """Whether the bot has confirmed ``update`` (as returned by :meth:`push`): it
+        confirms an update only once it has handled it, replies sent."""
+        return update["update_id"] < self._confirmed_below
 
     def next_message_id(self) -> int:
         return next(self._message_ids)
@@ -207,6 +213,9 @@ class TelegramStandIn:
             with self._changed:
                 # Like Telegram: asking for an offset confirms everything before it.
                 self._updates = [u for u in self._updates if u["update_id"] >= offset]
+                if offset > self._confirmed_below:
+                    self._confirmed_below = offset
+                    self._changed.notify_all()
                 ready = list(self._updates)
             remaining = deadline - time.monotonic()
             if ready or remaining <= 0:
