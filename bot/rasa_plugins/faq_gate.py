@@ -35,6 +35,7 @@ from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
 from bot import safety
+from bot.rasa_plugins import sources_fingerprint
 from bot.rasa_plugins.faq_importer import INTENT_PREFIX
 
 _VOCABULARY_FILE = "faq_vocabulary.json"
@@ -64,11 +65,7 @@ class FaqGate(GraphComponent):
     def fingerprint_addon(cls, config: Dict[str, Any]) -> str:
         """Retrain when the word rules change: they live in this file and in bot/safety.py,
         and Rasa fingerprints a component by its class alone."""
-        import hashlib
-        from pathlib import Path
-
-        sources = [Path(safety.__file__), Path(__file__)]
-        return hashlib.sha256(b"".join(p.read_bytes() for p in sources)).hexdigest()
+        return sources_fingerprint(safety.__file__, __file__)
 
     def __init__(self, config: Dict[str, Any], model_storage: ModelStorage, resource: Resource,
                  vocabulary: Dict[str, set[str]] | None = None) -> None:

@@ -47,6 +47,7 @@ from sklearn.feature_extraction.text import HashingVectorizer
 from sklearn.linear_model import LogisticRegression
 
 from bot import safety
+from bot.rasa_plugins import sources_fingerprint
 from bot.rasa_plugins.long_messages import FULL_TEXT
 
 URGENCY = "urgency"  # the key under which the decision appears in Rasa's parse data
@@ -101,17 +102,13 @@ class UrgencyClassifier(GraphComponent):
         }
 
     @classmethod
-    def fingerprint_addon(cls, config: Dict[str, Any]) -> Optional[str]:
+    def fingerprint_addon(cls, config: Dict[str, Any]) -> str:
         """Retrain when the patterns or normalisation change, not only this class.
 
         Rasa fingerprints a component by its own source; what it trains on also
         depends on bot/safety.py.
         """
-        import hashlib
-        from pathlib import Path
-
-        sources = [Path(safety.__file__), Path(__file__)]
-        return hashlib.sha256(b"".join(p.read_bytes() for p in sources)).hexdigest()
+        return sources_fingerprint(safety.__file__, __file__)
 
     def __init__(self, config: Dict[str, Any], model_storage: ModelStorage, resource: Resource,
                  weights: Optional[np.ndarray] = None, bias: float = 0.0) -> None:
