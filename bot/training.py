@@ -46,7 +46,8 @@ def training_inputs(root: Path = project.ROOT) -> list[Path]:
     # Our code that shapes what is trained (the code that runs, wherever the data is).
     package = Path(__file__).resolve().parent
     plugins = package / "rasa_plugins"
-    files += [plugins / f"{name}.py" for name in ("urgency", "faq_gate", "long_messages", "faq_importer")]
+    files += [plugins / f"{name}.py" for name in ("urgency", "faq_gate", "long_messages", "faq_importer",
+                                                  "sentence_encoder", "intent_classifier", "context")]
     files += [package / "content.py", package / "safety.py"]
     return files
 

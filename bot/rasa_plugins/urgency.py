@@ -24,8 +24,12 @@ message as a whole and keeps the highest, so an urgent sentence buried in
 300 words still counts.
 
 The classifier hashes word and character n-grams rather than keeping a
-vocabulary, so what it stores is two arrays of weights: nothing is unpickled
-when a model is loaded.
+vocabulary, so what it stores is arrays of weights: nothing is unpickled
+when a model is loaded. The message as a whole is also read by meaning:
+a second model adds the sentence encoder's vector (the one the featurizer
+already computed, so it costs nothing more), which catches danger put in
+ordinary words ("mum's boyfriend comes in my room at night"). Clauses are
+scored by n-grams alone, so a 300-word message costs no more encoder time.
 """
 
 from __future__ import annotations
@@ -49,6 +53,7 @@ from sklearn.linear_model import LogisticRegression
 from bot import safety
 from bot.rasa_plugins import sources_fingerprint
 from bot.rasa_plugins.long_messages import FULL_TEXT
+from bot.rasa_plugins.sentence_encoder import DIMENSIONS, shared_encoder
 
 URGENCY = "urgency"  # the key under which the decision appears in Rasa's parse data
 EMERGENCY, RISK = "emergency", "risk"
@@ -62,6 +67,9 @@ KEEP_INTENTS = frozenset({
     "confidentiality", "access_deaf", "cannot_speak", "find_support", "ask_human",
     "bot_challenge", "fear_consequences", "self_blame", "older_boyfriend", "online_images",
     "boys_victims", "outside_area", "ask_number", "after_reporting", "report_concern", "ask_signs",
+    "sextortion", "image_removal", "professional_concern", "trafficking", "abroad", "interpreter",
+    "threats_family", "ask_bot_to_act", "own_thoughts", "domestic_abuse", "believed",
+    "statement_court", "age_of_consent", "what_is_grooming", "followup_emergency",
 })
 # What a message that is not an emergency may be answered with instead of the
 # emergency script or a 2015 fact.
@@ -77,6 +85,18 @@ def _vectorizers() -> tuple[HashingVectorizer, HashingVectorizer]:
     common = dict(n_features=2**18, alternate_sign=False, norm="l2", lowercase=False)
     return (HashingVectorizer(analyzer="word", ngram_range=(1, 2), **common),
             HashingVectorizer(analyzer="char_wb", ngram_range=(2, 5), **common))
+
+
+def _meaning(examples: List[Message], encoder: Any) -> np.ndarray:
+    """The encoder's unit vectors of training examples: the featurizer's, where it added them."""
+    rows = []
+    for message in examples:
+        dense = message.get_dense_features(TEXT)[1]
+        vector = None if dense is None else np.asarray(dense.features, dtype=np.float32).ravel()
+        if vector is None or vector.shape[0] != DIMENSIONS or not vector.any():
+            vector = encoder.encode([message.get(TEXT)])[0]
+        rows.append(vector / np.linalg.norm(vector))
+    return np.vstack(rows)
 
 
 def _features(texts: list[str]) -> scipy.sparse.csr_matrix:
@@ -111,12 +131,13 @@ class UrgencyClassifier(GraphComponent):
         return sources_fingerprint(safety.__file__, __file__)
 
     def __init__(self, config: Dict[str, Any], model_storage: ModelStorage, resource: Resource,
-                 weights: Optional[np.ndarray] = None, bias: float = 0.0) -> None:
+                 weights: Optional[Dict[str, np.ndarray]] = None) -> None:
         self._config = {**self.get_default_config(), **config}
         self._storage = model_storage
         self._resource = resource
-        self._weights = weights
-        self._bias = bias
+        # "clause_*": n-grams alone, for each clause; "whole_*": n-grams and meaning.
+        self._weights = weights or {}
+        self._encoder = shared_encoder()
 
     @classmethod
     def create(cls, config: Dict[str, Any], model_storage: ModelStorage, resource: Resource,
@@ -128,7 +149,7 @@ class UrgencyClassifier(GraphComponent):
              execution_context: ExecutionContext, **kwargs: Any) -> "UrgencyClassifier":
         with model_storage.read_from(resource) as folder:
             saved = np.load(folder / _WEIGHTS_FILE, allow_pickle=False)
-            return cls(config, model_storage, resource, saved["weights"], float(saved["bias"]))
+            return cls(config, model_storage, resource, {k: saved[k] for k in saved.files})
 
     def train(self, training_data: TrainingData) -> Resource:
         examples = [m for m in training_data.intent_examples if m.get(TEXT) and m.get(INTENT)]
@@ -136,26 +157,42 @@ class UrgencyClassifier(GraphComponent):
         if labels.all() or not labels.any():
             raise ValueError("The urgency classifier needs examples of the 'emergency' intent "
                              "and of other intents.")
-        model = LogisticRegression(C=self._config["C"], class_weight="balanced", max_iter=2000)
-        model.fit(_features([safety.normalise(m.get(TEXT)) for m in examples]), labels)
-        self._weights, self._bias = model.coef_[0].astype(np.float32), float(model.intercept_[0])
+        grams = _features([safety.normalise(m.get(TEXT)) for m in examples])
+        meaning = _meaning(examples, self._encoder)
+        weights: Dict[str, np.ndarray] = {}
+        for name, features in (("clause", grams),
+                               ("whole", scipy.sparse.hstack([grams, meaning]).tocsr())):
+            model = LogisticRegression(C=self._config["C"], class_weight="balanced", max_iter=2000)
+            model.fit(features, labels)
+            weights[f"{name}_weights"] = model.coef_[0].astype(np.float32)
+            weights[f"{name}_bias"] = np.array(model.intercept_[0])
+        self._weights = weights
         with self._storage.write_to(self._resource) as folder:
-            np.savez_compressed(folder / _WEIGHTS_FILE, weights=self._weights,
-                                bias=np.array(self._bias))
+            np.savez_compressed(folder / _WEIGHTS_FILE, **weights)
         return self._resource
 
-    def score(self, text: str) -> float:
-        """The highest urgency of the message as a whole and of any one clause (0 to 1)."""
+    def score(self, text: str, meaning_of: Optional[str] = None) -> float:
+        """The highest urgency of the message as a whole and of any one clause (0 to 1).
+
+        ``meaning_of`` is the text whose encoder vector stands for the whole
+        message: the text the featurizer encoded (for a long message, the
+        question it asks), so the vector comes from the encoder's cache.
+        """
+        w = self._weights
         normal = safety.normalise(text)
-        parts = list(dict.fromkeys([normal] + safety.clauses(normal)[:MAX_CLAUSES]))
-        logits = _features(parts) @ self._weights + self._bias
-        return float(1 / (1 + np.exp(-logits.max())))
+        clauses = [c for c in dict.fromkeys(safety.clauses(normal)[:MAX_CLAUSES]) if c != normal]
+        whole = scipy.sparse.hstack([_features([normal]),
+                                     self._encoder.encode([meaning_of or text])]).tocsr()
+        logits = [float((whole @ w["whole_weights"])[0] + w["whole_bias"])]
+        if clauses:
+            logits.append(float((_features(clauses) @ w["clause_weights"]).max() + w["clause_bias"]))
+        return float(1 / (1 + np.exp(-max(logits))))
 
     def process(self, messages: List[Message]) -> List[Message]:
         for message in messages:
             text = message.get(FULL_TEXT) or message.get(TEXT) or ""
             signal = safety.assess(text)
-            score = self.score(text) if text.strip() else 0.0
+            score = self.score(text, message.get(TEXT)) if text.strip() else 0.0
             level = None
             confident = score >= self._config["emergency_threshold"] and not safety.says_safe_now(text)
             if signal is not None or confident:
