@@ -46,7 +46,7 @@ VERIFY_FAIL_MONTHS = 12
 _ID = re.compile(r"^[a-z][a-z0-9_]*$")
 # [service_id] or [service_id.field] inside an answer.
 PLACEHOLDER = re.compile(r"\[([a-z][a-z0-9_]*)(?:\.([a-z]+))?\]")
-PLACEHOLDER_FIELDS = ("name", "phone", "text", "web")
+PLACEHOLDER_FIELDS = ("name", "phone", "text", "web", "for", "hours")
 
 
 @dataclass(frozen=True)
@@ -89,7 +89,9 @@ class Service:
         return self.phone or self.text or self.web or ""
 
     def field(self, name: str | None) -> str | None:
-        return self.contact if name is None else getattr(self, name, None)
+        if name is None:
+            return self.contact
+        return self.for_whom if name == "for" else getattr(self, name, None)
 
     @property
     def numbers(self) -> set[str]:
@@ -174,7 +176,16 @@ def response_text(name: str, domain_path: Path = project.DOMAIN) -> str:
     found = responses(domain_path)
     if not found.get(name):
         raise ContentError([Problem(domain_path, name, "this response is missing")])
-    return str(found[name][0]["text"])
+    return str(default_variation(found[name])["text"])
+
+
+def default_variation(variations: list[dict]) -> dict:
+    """The variation given when no slot condition applies (the first without a ``condition``).
+
+    Conditional variations (a ``condition:`` on a response) are for a
+    particular person or topic; a fixed reply is the one for anybody.
+    """
+    return next((v for v in variations if not v.get("condition")), variations[0])
 
 
 def responses(domain_path: Path = project.DOMAIN) -> dict[str, list[dict]]:

@@ -230,7 +230,8 @@ class Engine:
         return Reply(text=message["text"], buttons=buttons)
 
     def _response_text(self, name: str) -> str:
-        return self.directory.render(self._agent.domain.responses[name][0]["text"])
+        return self.directory.render(
+            content.default_variation(self._agent.domain.responses[name])["text"])
 
     def _prepare(self, text: str) -> str:
         """Make user text safe for Rasa without changing what it means.

@@ -40,7 +40,10 @@ HOLDOUT = TESTS / "nlu_holdout.yml"
 STORIES = TESTS / "test_stories.yml"
 CRISIS_SETS = TESTS / "safety"
 EVALUATION = TESTS / "evaluation"
-HALVES = ("dev", "locked")
+# The first blind set's halves, then the second's (written later, weighted to weak categories).
+HALVES = ("dev", "locked", "dev-2", "locked-2")
+DEV_HALVES = ("dev", "dev-2")
+LOCKED_HALVES = ("locked", "locked-2")
 PASS_TARGET = 0.95
 # A regression floor for our own held-out set; the blind set is the measure of understanding.
 MACRO_F1_TARGET = 0.85
@@ -268,10 +271,11 @@ def main(model: Path, out: Path, blind_only: bool = False) -> int:
 
     blind, routing = asyncio.run(on_engine())
     # The locked half is reported by its totals only: reading its cases would tune on them.
-    (out / "dev-failures.md").write_text(render_blind(blind["dev"], details=True) + "\n")
+    (out / "dev-failures.md").write_text(
+        "\n\n".join(render_blind(blind[half], details=True) for half in DEV_HALVES) + "\n")
     parts = ["## Blind test set", ""]
     parts += [render_blind(blind[half], details=False) + "\n" for half in HALVES]
-    ok = blind["locked"].ok
+    ok = all(blind[half].ok for half in LOCKED_HALVES)
     extra: dict = {}
     if not blind_only:
         nlu = nlu_report(model, out / "nlu")

@@ -27,11 +27,14 @@ from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.utils.endpoints import EndpointConfig
 
 from bot import content, project
+from bot.rasa_plugins.context import TOPIC
 from bot.rasa_plugins.urgency import EMERGENCY, RISK, URGENCY
 
 SAFETY_LINE = "If anyone is in danger right now, call [police_999]."
 # Answers written for a crisis already lead with 999.
 CRISIS_RESPONSES = frozenset({"utter_emergency", "utter_self_harm", "utter_self_harm_now"})
+# Follow-ups ("is it free?") are answered for the conversation's topic.
+FOLLOW_UP_RESPONSE = "utter_followup_"
 
 
 class SignpostNLG(TemplatedNaturalLanguageGenerator):
@@ -46,7 +49,12 @@ class SignpostNLG(TemplatedNaturalLanguageGenerator):
 
     async def generate(self, utter_action: str, tracker: DialogueStateTracker,
                        output_channel: str, **kwargs: Any) -> Optional[Dict[str, Any]]:
-        response = await super().generate(utter_action, tracker, output_channel, **kwargs)
+        topic = tracker.get_slot(TOPIC) if utter_action.startswith(FOLLOW_UP_RESPONSE) else None
+        if topic in self.directory.services:
+            response: Optional[Dict[str, Any]] = {
+                "text": service_card(self.directory.services[topic], utter_action)}
+        else:
+            response = await super().generate(utter_action, tracker, output_channel, **kwargs)
         if response is None:
             return None
         response = dict(response)
@@ -72,6 +80,27 @@ class SignpostNLG(TemplatedNaturalLanguageGenerator):
         if level == RISK and self._emergency_number not in text:
             return SAFETY_LINE
         return ""
+
+
+def service_card(service: content.Service, utter_action: str) -> str:
+    """A follow-up about a service the person named, answered from its directory entry.
+
+    "Is it free?", "are they open now?", "is there an age limit?" after
+    "what does Victim Support do?": who it is for, its hours and how to reach
+    it are exactly what the directory holds and has checked, so the card
+    answers any of them, and cannot say what the directory does not.
+    """
+    key = service.id
+    card = [f"[{key}.name]: [{key}]"]
+    if service.web and service.contact != service.web:
+        card.append(f"Online: [{key}.web]")
+    card.append(f"Who it's for: [{key}.for]")
+    if service.hours:
+        card.append(f"When: [{key}.hours]")
+    danger = "If anyone is in danger right now, call [police_999]."
+    if utter_action == f"{FOLLOW_UP_RESPONSE}emergency":
+        return f"{danger}\n\n" + "\n".join(card)
+    return "\n".join(card) + f"\n\n{danger}"
 
 
 def _first_response_of_turn(tracker: DialogueStateTracker) -> bool:
