@@ -134,8 +134,17 @@ class Directory:
         return PLACEHOLDER.sub(fill, text)
 
     def numbers(self) -> dict[str, str]:
-        """Each known number (as digits) and the id of the service it belongs to."""
-        return {number: s.id for s in self.services.values() for number in s.numbers}
+        """Each known number (as digits) and the id of the service it belongs to.
+
+        When two services share a number, the one listed first owns it: 999 is
+        the police's, and a written-out 999 must become [police_999], not the
+        emergencySMS entry that is also reached by texting 999.
+        """
+        owners: dict[str, str] = {}
+        for service in self.services.values():
+            for number in service.numbers:
+                owners.setdefault(number, service.id)
+        return owners
 
 
 # --- loading -----------------------------------------------------------------

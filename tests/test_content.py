@@ -136,7 +136,7 @@ def run_check(root: Path, *options: str) -> subprocess.CompletedProcess:
 def test_the_check_command_passes_on_good_content(copy):
     done = run_check(copy)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "Content OK: 13 services, 22 FAQ answers." in done.stdout
+    assert "Content OK: 20 services, 22 FAQ answers." in done.stdout
 
 
 def test_the_check_command_fails_clearly_on_broken_content(copy):
