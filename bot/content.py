@@ -136,14 +136,12 @@ class Directory:
     def numbers(self) -> dict[str, str]:
         """Each known number (as digits) and the id of the service it belongs to.
 
-        When two services share a number, the one listed first owns it: 999 is
-        the police's, and a written-out 999 must become [police_999], not the
-        emergencySMS entry that is also reached by texting 999.
-        """
+        A number two entries share (emergencySMS texts 999) belongs to the
+        first, the one it is the main number of."""
         owners: dict[str, str] = {}
-        for service in self.services.values():
-            for number in service.numbers:
-                owners.setdefault(number, service.id)
+        for s in self.services.values():
+            for number in sorted(s.numbers):
+                owners.setdefault(number, s.id)
         return owners
 
 

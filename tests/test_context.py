@@ -62,3 +62,27 @@ def test_the_slots_follow_the_conversation(ask, new_id):
     ask(conversation, "what does victim support do")
     follow_up = texts(ask(conversation, "is it free"))
     assert content.load_directory().services["victim_support"].phone in follow_up
+
+
+def test_naming_one_service_gets_that_service_not_the_whole_list(ask, new_id):
+    directory = content.load_directory()
+    reply = texts(ask(new_id(), "what is stop it now"))
+    assert directory.services["stop_it_now"].phone in reply
+    assert directory.services["samaritans"].phone not in reply
+
+
+def test_whats_the_number_right_after_an_answer_is_the_number_of_what_it_was_about(ask, new_id):
+    directory = content.load_directory()
+    conversation = new_id()
+    ask(conversation, "what does victim support do")
+    assert directory.services["victim_support"].phone in texts(ask(conversation, "whats the number"))
+    # Asked first, it is a question of its own: the main numbers.
+    first = texts(ask(new_id(), "whats the number"))
+    assert "101" in first and directory.services["childline"].phone in first
+
+
+def test_answers_change_with_who_is_writing(ask, new_id):
+    parent = texts(ask(new_id(), "my daughter is 14 and im worried about a man she talks to"))
+    teacher = texts(ask(new_id(), "im a teacher and im worried about a pupil in my class"))
+    assert "safeguarding lead" in teacher and "safeguarding lead" not in parent
+    assert "NSPCC" in parent

@@ -47,6 +47,10 @@ TOPIC, PERSONA = "topic", "persona"
 YOUNG_PERSON, PARENT, PROFESSIONAL, ADULT_SURVIVOR, OWN_THOUGHTS = (
     "young_person", "parent", "professional", "adult_survivor", "own_thoughts")
 FOLLOW_UP_PREFIX = "followup_"
+# Asked in a few words right after an answer ("whats the number?"), these are
+# follow-ups on it; asked first, or at length, they are questions of their own.
+FOLLOW_UP_WHEN_SHORT = frozenset({"ask_number"})
+SHORT_WORDS = 6
 # Messages that carry no topic of their own: they leave the last one in place.
 NO_TOPIC = frozenset({"affirm", "deny", "greet", "goodbye", "thanks", "ask_help", "bot_challenge",
                       "nlu_fallback", "out_of_scope", "privacy"})
@@ -176,7 +180,9 @@ class ContextCues(GraphComponent):
             persona = OWN_THOUGHTS if intent == "own_thoughts" else persona_of(text)
             topic = topic_of(intent)
             if topic:
-                topic = self.service_named(message.get(TEXT) or "") or topic
+                named = self.service_named(message.get(TEXT) or "")
+                short = len(text.split()) <= SHORT_WORDS
+                topic = named or (None if intent in FOLLOW_UP_WHEN_SHORT and short else topic)
             found = [(TOPIC, topic), (PERSONA, persona)]
             entities = list(message.get(ENTITIES) or [])
             entities += [{ENTITY_ATTRIBUTE_TYPE: name, ENTITY_ATTRIBUTE_VALUE: value,

@@ -35,6 +35,8 @@ SAFETY_LINE = "If anyone is in danger right now, call [police_999]."
 CRISIS_RESPONSES = frozenset({"utter_emergency", "utter_self_harm", "utter_self_harm_now"})
 # Follow-ups ("is it free?") are answered for the conversation's topic.
 FOLLOW_UP_RESPONSE = "utter_followup_"
+# Answers listing several services; when the person named one, its own entry answers.
+LISTS_OF_SERVICES = frozenset({"utter_find_support", "utter_ask_number"})
 
 
 class SignpostNLG(TemplatedNaturalLanguageGenerator):
@@ -49,7 +51,14 @@ class SignpostNLG(TemplatedNaturalLanguageGenerator):
 
     async def generate(self, utter_action: str, tracker: DialogueStateTracker,
                        output_channel: str, **kwargs: Any) -> Optional[Dict[str, Any]]:
-        topic = tracker.get_slot(TOPIC) if utter_action.startswith(FOLLOW_UP_RESPONSE) else None
+        if utter_action == "utter_ask_number" and tracker.get_slot(TOPIC) and not _named_this_turn(tracker):
+            # "whats the number?" right after an answer: the number of what it was about
+            # (bot.rasa_plugins.context leaves the topic in place for it).
+            utter_action = f"{FOLLOW_UP_RESPONSE}contact"
+        if utter_action.startswith(FOLLOW_UP_RESPONSE):
+            topic = tracker.get_slot(TOPIC)
+        else:  # "what is Stop It Now?", "number for Shout": that service, not the whole list
+            topic = _named_this_turn(tracker) if utter_action in LISTS_OF_SERVICES else None
         if topic in self.directory.services:
             response: Optional[Dict[str, Any]] = {
                 "text": service_card(self.directory.services[topic], utter_action)}
@@ -101,6 +110,12 @@ def service_card(service: content.Service, utter_action: str) -> str:
     if utter_action == f"{FOLLOW_UP_RESPONSE}emergency":
         return f"{danger}\n\n" + "\n".join(card)
     return "\n".join(card) + f"\n\n{danger}"
+
+
+def _named_this_turn(tracker: DialogueStateTracker) -> Optional[str]:
+    """The topic the latest message itself set (a named service's id, or an intent)."""
+    entities = (tracker.latest_message.entities if tracker.latest_message else None) or []
+    return next((e.get("value") for e in entities if e.get("entity") == TOPIC), None)
 
 
 def _first_response_of_turn(tracker: DialogueStateTracker) -> bool:

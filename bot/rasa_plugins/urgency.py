@@ -71,6 +71,17 @@ KEEP_INTENTS = frozenset({
     "threats_family", "ask_bot_to_act", "own_thoughts", "domestic_abuse", "believed",
     "statement_court", "age_of_consent", "what_is_grooming", "followup_emergency",
 })
+# Answers that name the specialised help for one situation. With danger, one
+# of these that the classifier weighs at SPECIFIC_CONFIDENCE or more is given,
+# with 999 on top, rather than the general emergency or worry answer.
+SPECIFIC_INTENTS = frozenset({
+    "sextortion", "image_removal", "professional_concern", "trafficking", "abroad", "interpreter",
+    "threats_family", "ask_bot_to_act", "own_thoughts", "domestic_abuse", "cannot_speak",
+    "access_deaf", "online_images", "older_boyfriend",
+})
+SPECIFIC_CONFIDENCE = 0.2
+# Below this, a self-harm guess without self-harm words is not trusted.
+SELF_HARM_CONFIDENCE = 0.5
 # What a message that is not an emergency may be answered with instead of the
 # emergency script or a 2015 fact.
 # A message the classifier cannot place ("out_of_scope") gets the fallback,
@@ -215,14 +226,18 @@ class UrgencyClassifier(GraphComponent):
         a worry with 999 on top, which gives 999 first without a false alarm.
         """
         predicted = (message.get(INTENT) or {}).get(INTENT_NAME_KEY)
-        if predicted in KEEP_INTENTS and not (signal is safety.Signal.SELF_HARM
-                                              and predicted not in SELF_HARM_INTENTS):
+        specific = self._specific_alternative(message)
+        if signal is not safety.Signal.SELF_HARM and specific and predicted not in SPECIFIC_INTENTS:
+            # Danger in a message about trafficking, blackmail with images, a
+            # professional's duty...: that answer names the help for it, and
+            # gets 999 on top (bot.rasa_plugins.nlg). Safety adds.
+            intent = specific
+        elif predicted in KEEP_INTENTS and not (signal is safety.Signal.SELF_HARM
+                                                and predicted not in SELF_HARM_INTENTS):
             return
-        if signal is safety.Signal.SELF_HARM or predicted in SELF_HARM_INTENTS:
+        elif signal is safety.Signal.SELF_HARM or predicted in SELF_HARM_INTENTS:
             strong = predicted == "self_harm_now" or score >= self._config["emergency_threshold"]
             intent = "self_harm_now" if strong else "self_harm"
-        elif predicted == "emergency":
-            return
         else:
             # The signal and the classifier disagree: the answer to a worry, with
             # 999 on top (bot.rasa_plugins.nlg), rather than the emergency script.
@@ -234,6 +249,15 @@ class UrgencyClassifier(GraphComponent):
             message.set(INTENT_RANKING_KEY,
                         [{INTENT_NAME_KEY: intent, PREDICTED_CONFIDENCE_KEY: 1.0}] + ranking,
                         add_to_output=True)
+
+    @staticmethod
+    def _specific_alternative(message: Message) -> Optional[str]:
+        """A specialised answer the classifier gives real weight to, if any."""
+        for rank in (message.get(INTENT_RANKING_KEY) or [])[:3]:
+            if (rank[INTENT_NAME_KEY] in SPECIFIC_INTENTS
+                    and rank[PREDICTED_CONFIDENCE_KEY] >= SPECIFIC_CONFIDENCE):
+                return rank[INTENT_NAME_KEY]
+        return None
 
     def _soften(self, message: Message, score: float) -> None:
         """Below an emergency, the intent classifier's guess is weighed against the risk.
@@ -253,6 +277,19 @@ class UrgencyClassifier(GraphComponent):
             # line is 999, never a reply that depends on what came before.
             message.set(INTENT, {INTENT_NAME_KEY: "out_of_scope", PREDICTED_CONFIDENCE_KEY: score},
                         add_to_output=True)
+            return
+        if name in SELF_HARM_INTENTS and float(intent.get(PREDICTED_CONFIDENCE_KEY) or 0) < SELF_HARM_CONFIDENCE:
+            # No self-harm words and a hesitant classifier ("our DSL is off sick"):
+            # the self-harm answer would be a wrong and hurtful guess. The next
+            # answer worth giving, or the plain fallback; either keeps 999 first
+            # when there is a risk signal (bot.rasa_plugins.nlg).
+            ranking = message.get(INTENT_RANKING_KEY) or []
+            alternatives = [r for r in ranking if r[INTENT_NAME_KEY] in WORRY_ANSWERS | SPECIFIC_INTENTS
+                            and r[INTENT_NAME_KEY] not in SELF_HARM_INTENTS
+                            and r[PREDICTED_CONFIDENCE_KEY] >= 0.15]
+            chosen = alternatives[0] if alternatives else {INTENT_NAME_KEY: "out_of_scope",
+                                                           PREDICTED_CONFIDENCE_KEY: score}
+            message.set(INTENT, dict(chosen), add_to_output=True)
             return
         if name == "self_harm_now":
             # Without a crisis pattern or a confident score, a likely "now" keeps the
