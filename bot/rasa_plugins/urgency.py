@@ -182,18 +182,17 @@ class UrgencyClassifier(GraphComponent):
             np.savez_compressed(folder / _WEIGHTS_FILE, **weights)
         return self._resource
 
-    def score(self, text: str, meaning_of: Optional[str] = None) -> float:
+    def score(self, text: str) -> float:
         """The highest urgency of the message as a whole and of any one clause (0 to 1).
 
-        ``meaning_of`` is the text whose encoder vector stands for the whole
-        message: the text the featurizer encoded (for a long message, the
-        question it asks), so the vector comes from the encoder's cache.
+        The whole message's encoder vector is the one the featurizer computed,
+        from the encoder's cache.
         """
         w = self._weights
         normal = safety.normalise(text)
         clauses = [c for c in dict.fromkeys(safety.clauses(normal)[:MAX_CLAUSES]) if c != normal]
         whole = scipy.sparse.hstack([_features([normal]),
-                                     self._encoder.encode([meaning_of or text])]).tocsr()
+                                     self._encoder.encode([text])]).tocsr()
         logits = [float((whole @ w["whole_weights"])[0] + w["whole_bias"])]
         if clauses:
             logits.append(float((_features(clauses) @ w["clause_weights"]).max() + w["clause_bias"]))
@@ -203,7 +202,7 @@ class UrgencyClassifier(GraphComponent):
         for message in messages:
             text = message.get(FULL_TEXT) or message.get(TEXT) or ""
             signal = safety.assess(text)
-            score = self.score(text, message.get(TEXT)) if text.strip() else 0.0
+            score = self.score(text) if text.strip() else 0.0
             level = None
             confident = score >= self._config["emergency_threshold"] and not safety.says_safe_now(text)
             if signal is not None or confident:
