@@ -1,7 +1,7 @@
 """Command line: ``python -m bot <command>`` (or the ``signpost`` script).
 
   check      check the staff content: service directory, FAQ, sources, responses
-  preview    show an FAQ answer or response exactly as a person would receive it
+  preview    show a service, an FAQ answer or a response as a person would receive it
   train      train the model if its inputs changed (--force to always train)
   shell      chat with the bot in the terminal
   converse   answer JSON lines from stdin (--jsonl), for testers and tools
@@ -71,10 +71,11 @@ def _parser() -> argparse.ArgumentParser:
                             "(to see what will go out of date)")
     check.set_defaults(handler=_check)
 
-    preview = commands.add_parser("preview", help="show an FAQ answer or a response as a "
-                                                  "person would receive it (no model needed)")
-    preview.add_argument("id", metavar="ID", help="an FAQ id from data/faq.yml (e.g. apologies) "
-                                                  "or a response from domain.yml (e.g. utter_worried)")
+    preview = commands.add_parser("preview", help="show a service, an FAQ answer or a response "
+                                                  "as a person would receive it (no model needed)")
+    preview.add_argument("id", metavar="ID", help="a service id from data/services.yml (e.g. "
+                                                  "nspcc_helpline), an FAQ id from data/faq.yml (e.g. "
+                                                  "apologies) or a response from domain.yml (e.g. utter_worried)")
     preview.add_argument("--root", type=Path, default=project.ROOT,
                          help="project folder to read (default: this one)")
     preview.set_defaults(handler=_preview)
