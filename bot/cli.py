@@ -5,7 +5,7 @@
   train      train the model if its inputs changed (--force to always train)
   shell      chat with the bot in the terminal
   converse   answer JSON lines from stdin (--jsonl), for testers and tools
-  telegram   serve Telegram (needs TELEGRAM_BOT_TOKEN; see README)
+  telegram   serve Telegram (needs TELEGRAM_BOT_TOKEN; see docs/deploying.md)
   test-conversations  run testers' transcripts (tests/conversations/) and report
   run        the bot's main job: train if needed, then serve Telegram if
              TELEGRAM_BOT_TOKEN is set, or chat in the terminal if not
