@@ -47,6 +47,11 @@ def guarded(command, verbose: bool = False) -> int:
         return command()
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # The reader went away (``make preview ID=... | head``): nothing is wrong,
+        # and Python's own flush at exit must not print a traceback either.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except Exception as exc:  # a clear line for people, the details for the log
         from bot.engine import EngineError
         from bot.training import TrainingError

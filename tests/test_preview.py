@@ -105,3 +105,17 @@ def test_broken_content_is_named_once_and_nothing_is_previewed(copy):
     assert done.returncode == 1 and done.stdout == ""
     problems = [line for line in done.stderr.splitlines() if line.startswith("  - ")]
     assert len(problems) == 1 and "not valid YAML at line 4" in problems[0], done.stderr
+
+
+def test_a_reader_that_goes_away_gets_no_traceback():
+    """``make preview ID=... | head`` closes the pipe early; staff must not see a traceback."""
+    import os
+
+    read, write = os.pipe()
+    os.close(read)  # the reader is gone before the first line is written
+    try:
+        done = subprocess.run([sys.executable, "-m", "bot", "preview", "nspcc_helpline"],
+                              stdout=write, stderr=subprocess.PIPE, text=True, timeout=60)
+    finally:
+        os.close(write)
+    assert "Traceback" not in done.stderr and "Error" not in done.stderr, done.stderr
