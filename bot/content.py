@@ -174,11 +174,8 @@ def response_text(name: str, domain_path: Path = project.DOMAIN) -> str:
     """
     found = responses(domain_path)
     if not found.get(name):
-        raise ContentError([Problem(domain_path, name, "this response is missing; put it back "
-                                    "under 'responses:' (git log -p domain.yml shows the last one)")])
-    # The variation given when no condition applies (conditional ones are for a persona).
-    plain = [v for v in found[name] if not v.get("condition")] or found[name]
-    return str(plain[0]["text"])
+        raise ContentError([Problem(domain_path, name, "this response is missing")])
+    return str(found[name][0]["text"])
 
 
 def responses(domain_path: Path = project.DOMAIN) -> dict[str, list[dict]]:
