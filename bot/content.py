@@ -489,10 +489,12 @@ def _entries(path: Path, key: str, problems: list[Problem]) -> list[tuple[str | 
     data = _read_yaml(path, problems)
     if data is None:
         if not problems:
-            problems.append(Problem(path, None, "the file is empty"))
+            problems.append(Problem(path, None, "the file is empty; restore it (git checkout "
+                                    f"{shown(path)} brings back the last committed version)"))
         return []
     if not isinstance(data, dict) or not isinstance(data.get(key), list):
-        problems.append(Problem(path, None, f"expected a list under '{key}:'"))
+        problems.append(Problem(path, None, f"expected a list under '{key}:'; the file must start "
+                                f"with the line '{key}:', and each entry with '  - id: ...'"))
         return []
     seen: set[str] = set()
     items = []
@@ -520,10 +522,10 @@ def _text_field(item: dict, name: str, path: Path, entry: str, problems: list[Pr
         value = str(value)
     if value is None or (isinstance(value, str) and not value.strip()):
         if required:
-            problems.append(Problem(path, entry, f"'{name}' is missing"))
+            problems.append(Problem(path, entry, f"'{name}' is missing; add it to the entry"))
         return None
     if not isinstance(value, str):
-        problems.append(Problem(path, entry, f"'{name}' must be text"))
+        problems.append(Problem(path, entry, f"'{name}' must be text; put the value in quotes"))
         return None
     return value.strip()
 
@@ -558,10 +560,13 @@ def _read_services(path: Path,
             problems.append(Problem(path, service_id, "'last_verified' must be the date the details "
                                     "were checked, written as YYYY-MM-DD"))
         elif verified > (today or dt.date.today()):
-            problems.append(Problem(path, service_id, "'last_verified' is in the future"))
+            problems.append(Problem(path, service_id, "'last_verified' is in the future; set it to "
+                                    "the date you checked the details (YYYY-MM-DD)"))
         unknown = set(item) - {"id", "name", "for", "source", "last_verified", *fields}
         if unknown:
-            problems.append(Problem(path, service_id, f"unknown field(s): {', '.join(sorted(unknown))}"))
+            problems.append(Problem(path, service_id, f"unknown field(s): {', '.join(sorted(unknown))}; "
+                                    "the fields are id, name, for, phone, text, web, hours, note, "
+                                    "source and last_verified"))
         if len(problems) == before:
             services[service_id] = Service(service_id, name, for_whom, source, verified, **fields)
     return services, problems
@@ -573,7 +578,8 @@ def _read_sources(path: Path) -> tuple[dict[str, Source], list[Problem]]:
     if problems:
         return {}, problems
     if not isinstance(data, dict) or not isinstance(data.get("sources"), dict):
-        return {}, [Problem(path, None, "expected a mapping under 'sources:'")]
+        return {}, [Problem(path, None, "expected a mapping under 'sources:'; each statement is "
+                            "'  its_id:' with 'title:' and 'file:' lines under it")]
     sources = {}
     for source_id, item in data["sources"].items():
         if not isinstance(item, dict) or not item.get("title") or not item.get("file"):
@@ -581,7 +587,8 @@ def _read_sources(path: Path) -> tuple[dict[str, Source], list[Problem]]:
             continue
         file = path.parent / str(item["file"])
         if not file.is_file():
-            problems.append(Problem(path, str(source_id), f"the file {item['file']} is missing"))
+            problems.append(Problem(path, str(source_id), f"the file {item['file']} is missing; put "
+                                    f"it in {shown(path.parent)}/ or correct 'file:'"))
             continue
         sources[str(source_id)] = Source(str(source_id), str(item["title"]),
                                          file.read_text(encoding="utf-8"))
@@ -624,7 +631,8 @@ def _read_faq(path: Path, sources: dict[str, Source]) -> tuple[list[FaqEntry], l
                                         f"an example of '{owner}'; each example must belong to one entry"))
         unknown = set(item) - {"id", "question", "examples", "answer", "source", "quote"}
         if unknown:
-            problems.append(Problem(path, entry_id, f"unknown field(s): {', '.join(sorted(unknown))}"))
+            problems.append(Problem(path, entry_id, f"unknown field(s): {', '.join(sorted(unknown))}; "
+                                    "the fields are id, question, examples, answer, source and quote"))
         if len(problems) == before:
             entries.append(FaqEntry(entry_id, question, tuple(e.strip() for e in examples),
                                     answer, source, tuple(q.strip() for q in quotes)))

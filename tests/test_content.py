@@ -320,3 +320,22 @@ def test_conditional_response_variations_are_accepted(copy):
         text="Call 0808 800 5000."))
     assert any("entry 'utter_goodbye': the number 0808 800 5000 is written out" in m
                for m in messages(copy))
+
+
+@pytest.mark.parametrize("change, says", [
+    (lambda d: service(d, "childline").update(phnoe="0800 1111"),
+     "unknown field(s): phnoe; the fields are id, name, for, phone"),
+    (lambda d: service(d, "childline").update(last_verified=dt.date(2999, 1, 1)),
+     "'last_verified' is in the future; set it to the date you checked"),
+    (lambda d: service(d, "childline").pop("name"), "'name' is missing; add it to the entry"),
+    (lambda d: d.update(services={"childline": {}}), "expected a list under 'services:'; the file must start"),
+])
+def test_each_problem_says_what_to_do(copy, change, says):
+    edit_yaml(copy / "data" / "services.yml", change)
+    assert any(says in m for m in messages(copy)), messages(copy)
+
+
+def test_an_emptied_file_is_one_problem_saying_how_to_restore_it(copy):
+    (copy / "data" / "services.yml").write_text("# nothing here\n")
+    (problem,) = messages(copy)
+    assert "services.yml: the file is empty; restore it (git checkout" in problem
