@@ -36,9 +36,9 @@ bench: $(STAMP)
 faq-check: $(STAMP)
 	$(PY) -m bot check
 
-# An FAQ answer or response as a person would receive it: make preview ID=apologies
+# A service, an FAQ answer or a response as a person would receive it: make preview ID=apologies
 preview: $(STAMP)
-	@test -n "$(ID)" || { echo "Say which answer: make preview ID=apologies (an id from data/faq.yml, or a response such as utter_worried)" >&2; exit 2; }
+	@test -n "$(ID)" || { echo "Say what to show: make preview ID=apologies (a service id from data/services.yml such as nspcc_helpline, an id from data/faq.yml, or a response such as utter_worried)" >&2; exit 2; }
 	@$(PY) -m bot preview '$(ID)'
 
 # The staff content check and Rasa's own data validation, before either tier of tests.

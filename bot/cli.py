@@ -1,11 +1,11 @@
 """Command line: ``python -m bot <command>`` (or the ``signpost`` script).
 
   check      check the staff content: service directory, FAQ, sources, responses
-  preview    show an FAQ answer or response exactly as a person would receive it
+  preview    show a service, an FAQ answer or a response as a person would receive it
   train      train the model if its inputs changed (--force to always train)
   shell      chat with the bot in the terminal
   converse   answer JSON lines from stdin (--jsonl), for testers and tools
-  telegram   serve Telegram (needs TELEGRAM_BOT_TOKEN; see README)
+  telegram   serve Telegram (needs TELEGRAM_BOT_TOKEN; see docs/deploying.md)
   test-conversations  run testers' transcripts (tests/conversations/) and report
   run        the bot's main job: train if needed, then serve Telegram if
              TELEGRAM_BOT_TOKEN is set, or chat in the terminal if not
@@ -47,6 +47,11 @@ def guarded(command, verbose: bool = False) -> int:
         return command()
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # The reader went away (``make preview ID=... | head``): nothing is wrong,
+        # and Python's own flush at exit must not print a traceback either.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except Exception as exc:  # a clear line for people, the details for the log
         from bot.engine import EngineError
         from bot.training import TrainingError
@@ -71,10 +76,11 @@ def _parser() -> argparse.ArgumentParser:
                             "(to see what will go out of date)")
     check.set_defaults(handler=_check)
 
-    preview = commands.add_parser("preview", help="show an FAQ answer or a response as a "
-                                                  "person would receive it (no model needed)")
-    preview.add_argument("id", metavar="ID", help="an FAQ id from data/faq.yml (e.g. apologies) "
-                                                  "or a response from domain.yml (e.g. utter_worried)")
+    preview = commands.add_parser("preview", help="show a service, an FAQ answer or a response "
+                                                  "as a person would receive it (no model needed)")
+    preview.add_argument("id", metavar="ID", help="a service id from data/services.yml (e.g. "
+                                                  "nspcc_helpline), an FAQ id from data/faq.yml (e.g. "
+                                                  "apologies) or a response from domain.yml (e.g. utter_worried)")
     preview.add_argument("--root", type=Path, default=project.ROOT,
                          help="project folder to read (default: this one)")
     preview.set_defaults(handler=_preview)

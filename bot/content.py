@@ -152,7 +152,8 @@ def load_directory(path: Path = SERVICES_FILE, serving: bool = False) -> Directo
     """The service directory. ``serving``: as the bot serves it, so an essential
     number changed after the check ran (999, 101, Childline...) is refused here too."""
     services, problems = _read_services(path)
-    problems += _missing_required(services, path)
+    if not _unreadable(problems, path):
+        problems += _missing_required(services, path, _flawed(problems, path))
     if serving and not problems:
         problems += essential_number_problems(services, path)
     if problems:
@@ -258,8 +259,11 @@ def review(root: Path = project.ROOT, today: dt.date | None = None) -> Review:
     today = today or dt.date.today()
     services_path, faq_path, sources_path, domain_path = paths(root)
     services, problems = _read_services(services_path, today)
-    problems += _missing_required(services, services_path)
-    problems += essential_number_problems(services, services_path)
+    directory_read = not _unreadable(problems, services_path)
+    flawed = _flawed(problems, services_path)
+    if directory_read:
+        problems += _missing_required(services, services_path, flawed)
+        problems += essential_number_problems(services, services_path)
     stale, warnings = verification_problems(services, services_path, today)
     problems += stale
     sources, more = _read_sources(sources_path)
@@ -267,11 +271,15 @@ def review(root: Path = project.ROOT, today: dt.date | None = None) -> Review:
     entries, more = _read_faq(faq_path, sources)
     problems += more
     directory = Directory(services)
-    for entry in entries:
-        problems += check_answer(entry.answer, directory, faq_path, entry.id)
-    for name, texts in _domain_texts(domain_path, problems):
-        for text in texts:
-            problems += check_answer(text, directory, domain_path, name)
+    answers = [(faq_path, entry.id, entry.answer) for entry in entries]
+    answers += [(domain_path, name, text) for name, texts in _domain_texts(domain_path, problems)
+                for text in texts]
+    if directory_read:
+        for file, name, text in answers:
+            problems += check_answer(text, directory, file, name, flawed)
+    # One line per mistake: the same placeholder twice in an answer, or in two
+    # variations of a response, is one thing to fix.
+    problems = list(dict.fromkeys(problems))
     return Review(problems, warnings, services, entries)
 
 
@@ -314,11 +322,18 @@ def months_before(day: dt.date, months: int) -> dt.date:
                        day=min(day.day, calendar.monthrange(year, month + 1)[1]))
 
 
-def check_answer(text: str, directory: Directory, file: Path, entry: str) -> list[Problem]:
-    """Placeholders must name real services; numbers must come from the directory."""
+def check_answer(text: str, directory: Directory, file: Path, entry: str,
+                 flawed: frozenset[str] = frozenset()) -> list[Problem]:
+    """Placeholders must name real services; numbers must come from the directory.
+
+    ``flawed``: ids of directory entries that exist but have problems of their
+    own; answers naming them are not blamed for it.
+    """
     problems = []
     for match in PLACEHOLDER.finditer(text):
         service_id, field = match.groups()
+        if service_id in flawed:
+            continue
         if service_id not in directory.services:
             problems.append(Problem(file, entry, f"[{service_id}] is not a service id in "
                                     f"data/services.yml; known ids: {', '.join(directory.services)}"))
@@ -407,19 +422,67 @@ def _digits(number: str) -> str:
 # --- readers -------------------------------------------------------------------
 
 
-def _missing_required(services: dict[str, Service], path: Path) -> list[Problem]:
+def _missing_required(services: dict[str, Service], path: Path,
+                      flawed: frozenset[str] = frozenset()) -> list[Problem]:
     return [Problem(path, required, "this service is missing, but the bot's emergency and "
                     "safety answers need it; put it back (with its source)")
-            for required in REQUIRED_SERVICES if required not in services]
+            for required in REQUIRED_SERVICES if required not in services and required not in flawed]
+
+
+def _flawed(problems: list[Problem], path: Path) -> frozenset[str]:
+    """Ids of entries in ``path`` that are there but have problems of their own."""
+    return frozenset(p.entry for p in problems if p.file == path and p.entry)
+
+
+class _DuplicateKey(yaml.constructor.ConstructorError):
+    """A key given twice in one mapping, with the lines of both."""
+
+    def __init__(self, key: str, first: yaml.Mark, second: yaml.Mark) -> None:
+        super().__init__(None, first, f"'{key}' is given twice", second)
+        self.key, self.first_line, self.second_line = key, first.line + 1, second.line + 1
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing a key given twice in one mapping.
+
+    Plain PyYAML keeps the last of two ``phone:`` lines without a word, so a
+    slip in an edit silently changes a number, or makes an entry vanish.
+    Merge keys (``<<:``) may still be overridden, as YAML intends.
+    """
+
+    def construct_mapping(self, node, deep=False):
+        if isinstance(node, yaml.MappingNode):
+            seen: dict[Any, yaml.Mark] = {}
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue
+                key = self.construct_object(key_node, deep=True)
+                try:
+                    first = seen.setdefault(key, key_node.start_mark)
+                except TypeError:  # an unhashable key: the constructor below says so
+                    continue
+                if first is not key_node.start_mark:
+                    raise _DuplicateKey(str(key), first, key_node.start_mark)
+        return super().construct_mapping(node, deep)
 
 
 def _read_yaml(path: Path, problems: list[Problem]) -> Any:
+    """The file's data, or None with one problem saying why it cannot be read.
+
+    A file that cannot be read gives exactly one problem: whatever else is
+    wrong would only be a consequence of it (see ``_unreadable``).
+    """
     try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
+        return yaml.load(path.read_text(encoding="utf-8"), Loader=_StrictLoader)
     except FileNotFoundError:
-        problems.append(Problem(path, None, "the file is missing"))
+        problems.append(Problem(path, None, "the file is missing; restore it (git checkout "
+                                f"{shown(path)} brings back the last committed version)"))
     except UnicodeDecodeError:
         problems.append(Problem(path, None, "the file is not UTF-8 text; save it as UTF-8"))
+    except _DuplicateKey as exc:
+        problems.append(Problem(path, None, f"'{exc.key}' is given twice, at lines {exc.first_line} "
+                                f"and {exc.second_line}; each may be given only once in an entry, "
+                                "so keep the right one and delete the other"))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -429,15 +492,27 @@ def _read_yaml(path: Path, problems: list[Problem]) -> Any:
     return None
 
 
+def _unreadable(problems: list[Problem], path: Path) -> bool:
+    """Whether ``path`` as a whole could not be read (not YAML, empty, wrong shape).
+
+    Everything checked against such a file (required services, the ids
+    answers name) would fail only because of it, so those checks are skipped:
+    one problem to fix, not a hundred.
+    """
+    return any(p.file == path and p.entry is None for p in problems)
+
+
 def _entries(path: Path, key: str, problems: list[Problem]) -> list[tuple[str | None, dict]]:
     """The list under ``key``, each item with its id; bad items become problems."""
     data = _read_yaml(path, problems)
     if data is None:
         if not problems:
-            problems.append(Problem(path, None, "the file is empty"))
+            problems.append(Problem(path, None, "the file is empty; restore it (git checkout "
+                                    f"{shown(path)} brings back the last committed version)"))
         return []
     if not isinstance(data, dict) or not isinstance(data.get(key), list):
-        problems.append(Problem(path, None, f"expected a list under '{key}:'"))
+        problems.append(Problem(path, None, f"expected a list under '{key}:'; the file must start "
+                                f"with the line '{key}:', and each entry with '  - id: ...'"))
         return []
     seen: set[str] = set()
     items = []
@@ -465,10 +540,10 @@ def _text_field(item: dict, name: str, path: Path, entry: str, problems: list[Pr
         value = str(value)
     if value is None or (isinstance(value, str) and not value.strip()):
         if required:
-            problems.append(Problem(path, entry, f"'{name}' is missing"))
+            problems.append(Problem(path, entry, f"'{name}' is missing; add it to the entry"))
         return None
     if not isinstance(value, str):
-        problems.append(Problem(path, entry, f"'{name}' must be text"))
+        problems.append(Problem(path, entry, f"'{name}' must be text; put the value in quotes"))
         return None
     return value.strip()
 
@@ -503,10 +578,13 @@ def _read_services(path: Path,
             problems.append(Problem(path, service_id, "'last_verified' must be the date the details "
                                     "were checked, written as YYYY-MM-DD"))
         elif verified > (today or dt.date.today()):
-            problems.append(Problem(path, service_id, "'last_verified' is in the future"))
+            problems.append(Problem(path, service_id, "'last_verified' is in the future; set it to "
+                                    "the date you checked the details (YYYY-MM-DD)"))
         unknown = set(item) - {"id", "name", "for", "source", "last_verified", *fields}
         if unknown:
-            problems.append(Problem(path, service_id, f"unknown field(s): {', '.join(sorted(unknown))}"))
+            problems.append(Problem(path, service_id, f"unknown field(s): {', '.join(sorted(unknown))}; "
+                                    "the fields are id, name, for, phone, text, web, hours, note, "
+                                    "source and last_verified"))
         if len(problems) == before:
             services[service_id] = Service(service_id, name, for_whom, source, verified, **fields)
     return services, problems
@@ -518,7 +596,8 @@ def _read_sources(path: Path) -> tuple[dict[str, Source], list[Problem]]:
     if problems:
         return {}, problems
     if not isinstance(data, dict) or not isinstance(data.get("sources"), dict):
-        return {}, [Problem(path, None, "expected a mapping under 'sources:'")]
+        return {}, [Problem(path, None, "expected a mapping under 'sources:'; each statement is "
+                            "'  its_id:' with 'title:' and 'file:' lines under it")]
     sources = {}
     for source_id, item in data["sources"].items():
         if not isinstance(item, dict) or not item.get("title") or not item.get("file"):
@@ -526,7 +605,8 @@ def _read_sources(path: Path) -> tuple[dict[str, Source], list[Problem]]:
             continue
         file = path.parent / str(item["file"])
         if not file.is_file():
-            problems.append(Problem(path, str(source_id), f"the file {item['file']} is missing"))
+            problems.append(Problem(path, str(source_id), f"the file {item['file']} is missing; put "
+                                    f"it in {shown(path.parent)}/ or correct 'file:'"))
             continue
         sources[str(source_id)] = Source(str(source_id), str(item["title"]),
                                          file.read_text(encoding="utf-8"))
@@ -569,7 +649,8 @@ def _read_faq(path: Path, sources: dict[str, Source]) -> tuple[list[FaqEntry], l
                                         f"an example of '{owner}'; each example must belong to one entry"))
         unknown = set(item) - {"id", "question", "examples", "answer", "source", "quote"}
         if unknown:
-            problems.append(Problem(path, entry_id, f"unknown field(s): {', '.join(sorted(unknown))}"))
+            problems.append(Problem(path, entry_id, f"unknown field(s): {', '.join(sorted(unknown))}; "
+                                    "the fields are id, question, examples, answer, source and quote"))
         if len(problems) == before:
             entries.append(FaqEntry(entry_id, question, tuple(e.strip() for e in examples),
                                     answer, source, tuple(q.strip() for q in quotes)))

@@ -246,3 +246,96 @@ def test_the_command_prints_warnings_and_still_passes(copy):
     done = run_check(copy, "--today", TODAY.isoformat())
     assert done.returncode == 1
     assert "entry 'samaritans': 'last_verified' is 2026-01-01, more than 12 months ago" in done.stdout
+
+
+# --- one mistake, one line ------------------------------------------------------------
+
+
+def test_a_syntax_error_in_the_directory_is_one_problem_naming_the_line(copy):
+    services = copy / "data" / "services.yml"
+    lines = services.read_text().splitlines(keepends=True)
+    at = next(n for n, line in enumerate(lines) if line.strip() == "- id: nspcc_helpline")
+    lines.insert(at + 1, "   bad: [\n")  # one line, badly indented and unclosed
+    services.write_text("".join(lines))
+    done = run_check(copy)
+    assert done.returncode == 1
+    problems = [line for line in done.stdout.splitlines() if line.startswith("  - ")]
+    assert len(problems) == 1, done.stdout
+    assert "services.yml: this is not valid YAML at line" in problems[0]
+    assert "Check the indentation and quotes around that line" in problems[0]
+    assert "1 problem(s) found" in done.stdout
+
+
+def test_an_unreadable_faq_file_is_one_problem(copy):
+    (copy / "data" / "faq.yml").write_text("faq:\n  - id: apologies\n    question: [\n")
+    (problem,) = messages(copy)
+    assert "faq.yml: this is not valid YAML at line" in problem
+
+
+def test_a_duplicated_key_is_refused_naming_both_lines(copy):
+    services = copy / "data" / "services.yml"
+    lines = services.read_text().splitlines(keepends=True)
+    start = next(n for n, line in enumerate(lines) if line.strip() == "- id: nspcc_helpline")
+    phone = next(n for n in range(start, len(lines)) if lines[n].strip().startswith("phone:"))
+    lines.insert(phone + 1, '    phone: "0808 800 5001"\n')
+    services.write_text("".join(lines))
+    (problem,) = messages(copy)
+    assert (f"services.yml: 'phone' is given twice, at lines {phone + 1} and {phone + 2}; "
+            "each may be given only once in an entry, so keep the right one") in problem
+    with pytest.raises(content.ContentError):  # and the bot will not serve it either
+        content.load_directory(services, serving=True)
+
+
+def test_a_duplicated_response_in_the_domain_is_refused(copy):
+    domain = copy / "domain.yml"
+    domain.write_text(domain.read_text().replace("responses:\n", "responses:\n  utter_goodbye:\n"
+                                                 "    - text: Bye.\n", 1))
+    assert any("domain.yml: 'utter_goodbye' is given twice, at lines" in m for m in messages(copy))
+
+
+def test_the_same_mistake_twice_in_an_answer_is_one_problem(copy):
+    edit_yaml(copy / "data" / "faq.yml", lambda d: faq_entry(d, "victim_services").update(
+        answer="Call [chidline.name] on [chidline], or [chidline] again."))
+    found = [m for m in messages(copy) if "[chidline]" in m]
+    assert found == [found[0]] and "entry 'victim_services': [chidline] is not a service id" in found[0]
+
+
+def test_a_flawed_service_is_blamed_once_not_in_every_answer_that_names_it(copy):
+    edit_yaml(copy / "data" / "services.yml",
+              lambda d: service(d, "childline").update(last_verified="last week"))
+    assert messages(copy) == [
+        f"{copy / 'data' / 'services.yml'}, entry 'childline': 'last_verified' must be the date the "
+        "details were checked, written as YYYY-MM-DD"]
+
+
+def test_conditional_response_variations_are_accepted(copy):
+    def add(d):
+        d["responses"]["utter_goodbye"] = [
+            {"text": "Take care. If you're worried about your child, call [nspcc_helpline].",
+             "condition": [{"type": "slot", "name": "persona", "value": "parent"}]},
+            {"text": "Take care. If anyone is in danger right now, call [police_999]."}]
+    edit_yaml(copy / "domain.yml", add)
+    assert messages(copy) == []
+    edit_yaml(copy / "domain.yml", lambda d: d["responses"]["utter_goodbye"][0].update(
+        text="Call 0808 800 5000."))
+    assert any("entry 'utter_goodbye': the number 0808 800 5000 is written out" in m
+               for m in messages(copy))
+
+
+@pytest.mark.parametrize("change, says", [
+    (lambda d: service(d, "childline").update(phnoe="0800 1111"),
+     "unknown field(s): phnoe; the fields are id, name, for, phone"),
+    (lambda d: service(d, "childline").update(last_verified=dt.date(2999, 1, 1)),
+     "'last_verified' is in the future; set it to the date you checked"),
+    (lambda d: service(d, "childline").pop("name"), "'name' is missing; add it to the entry"),
+    (lambda d: d.update(services={"childline": {}}), "expected a list under 'services:'; the file must start"),
+])
+def test_each_problem_says_what_to_do(copy, change, says):
+    edit_yaml(copy / "data" / "services.yml", change)
+    assert any(says in m for m in messages(copy)), messages(copy)
+
+
+def test_an_emptied_file_is_one_problem_saying_how_to_restore_it(copy):
+    (copy / "data" / "services.yml").write_text("# nothing here\n")
+    (problem,) = messages(copy)
+    assert "services.yml: the file is empty; restore it (git checkout" in problem

@@ -50,7 +50,7 @@ def test_an_unknown_id_gets_one_line_with_close_ids():
     done = command("utter_worryed")
     assert done.returncode == 1
     assert done.stdout == ""
-    assert done.stderr == ("signpost: No FAQ entry or response is called 'utter_worryed'. "
+    assert done.stderr == ("signpost: No service, FAQ entry or response is called 'utter_worryed'. "
                            "Close ids: utter_worried.\n")
 
 
@@ -60,3 +60,62 @@ def test_broken_content_is_named_not_a_traceback(copy):
     assert done.returncode == 1
     assert "Traceback" not in done.stderr
     assert "services.yml: this is not valid YAML" in done.stderr
+
+
+def test_a_service_is_shown_as_the_bot_gives_it():
+    done = command("nspcc_helpline")
+    assert done.returncode == 0, done.stderr
+    shown = done.stdout
+    directory = content.load_directory()
+    nspcc = directory.services["nspcc_helpline"]
+    for line in ("NSPCC Helpline", "Phone: 0808 800 5000", f"Web: {nspcc.web}",
+                 f"Hours: {nspcc.hours}", f"For: {nspcc.for_whom}"):
+        assert line in shown
+    assert "[nspcc_helpline.name]  NSPCC Helpline" in shown
+    assert "[nspcc_helpline.text]  (empty: do not use it)" in shown
+    assert "utter_worried" in shown.split("Answers that name it")[1]
+
+
+def test_a_changed_number_shows_in_the_service_preview(copy):
+    edit_yaml(copy / "data" / "services.yml", lambda d: next(
+        s for s in d["services"] if s["id"] == "nspcc_helpline").update(phone="0808 800 5001"))
+    assert "Phone: 0808 800 5001" in preview("nspcc_helpline", copy)
+
+
+def test_a_mistyped_service_id_gets_the_close_one():
+    with pytest.raises(PreviewError, match="Close ids: nspcc_helpline"):
+        preview("nspcc_helpine")
+
+
+def test_conditional_variations_say_when_each_is_given(copy):
+    edit_yaml(copy / "domain.yml", lambda d: d["responses"].update(utter_goodbye=[
+        {"text": "Take care, and call [nspcc_helpline] any time.",
+         "condition": [{"type": "slot", "name": "persona", "value": "parent"}]},
+        {"text": "Take care."}]))
+    shown = preview("utter_goodbye", copy)
+    assert "Variation 1 of 2, given when persona is parent." in shown
+    assert "Variation 2 of 2, given when no condition applies." in shown
+    assert "call 0808 800 5000 any time" in shown
+
+
+def test_broken_content_is_named_once_and_nothing_is_previewed(copy):
+    (copy / "data" / "services.yml").write_text("services:\n  - id: x\n    phone: [\n")
+    done = subprocess.run([sys.executable, "-m", "bot", "preview", "nspcc_helpline", "--root", str(copy)],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1 and done.stdout == ""
+    problems = [line for line in done.stderr.splitlines() if line.startswith("  - ")]
+    assert len(problems) == 1 and "not valid YAML at line 4" in problems[0], done.stderr
+
+
+def test_a_reader_that_goes_away_gets_no_traceback():
+    """``make preview ID=... | head`` closes the pipe early; staff must not see a traceback."""
+    import os
+
+    read, write = os.pipe()
+    os.close(read)  # the reader is gone before the first line is written
+    try:
+        done = subprocess.run([sys.executable, "-m", "bot", "preview", "nspcc_helpline"],
+                              stdout=write, stderr=subprocess.PIPE, text=True, timeout=60)
+    finally:
+        os.close(write)
+    assert "Traceback" not in done.stderr and "Error" not in done.stderr, done.stderr

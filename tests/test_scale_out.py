@@ -6,7 +6,7 @@ endpoints file names Rasa's SQLTrackerStore (PostgreSQL) and our atomic Redis
 lock store (bot.rasa_plugins.lock_store).
 One conversation alternates between the instances and must keep its state and
 its order. Without PostgreSQL and Redis installed, it is skipped with the
-command that installs them (see README, "Scaling out").
+command that installs them (see docs/deploying.md, "Scaling out").
 """
 
 from __future__ import annotations

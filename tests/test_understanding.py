@@ -31,7 +31,7 @@ def test_the_blind_set_is_big_enough_and_its_halves_do_not_overlap():
 
 
 # The bar for the locked half is 95% of cases and no calm message led by
-# the emergency script; it is not met yet (see the README's "Answer quality").
+# the emergency script; it is not met yet (see docs/quality.md).
 # These floors are where it stands, so that nothing slips back unseen.
 LOCKED_PASS_FLOOR = 0.84
 LOCKED_CALM_ALARMS_CEILING = 1

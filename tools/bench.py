@@ -48,6 +48,9 @@ from tools import local_servers
 
 RESULTS = project.ROOT / "results"
 BENCHMARKS_MD = project.ROOT / "BENCHMARKS.md"
+# BENCHMARKS.md below this line is written by people (what the figures mean,
+# earlier runs); a new run rewrites only what is above it.
+KEPT_MARK = "<!-- Below this line: written by people. make bench rewrites only what is above. -->"
 CONCURRENCY = 20
 
 # What worried people and testers send, as whole conversations.
@@ -265,7 +268,7 @@ async def telegram_loads(model: Path, folder: Path, conversations: int) -> dict:
     standin = TelegramStandIn().start()
     token = "123456789:" + "B" * 35
     # Telegram's own limit (30 messages a second) would dominate every figure here;
-    # lift it to measure the adapter itself. The README reports the limit separately.
+    # lift it to measure the adapter itself. docs/deploying.md documents the limit.
     env = {**os.environ, "TELEGRAM_BOT_TOKEN": token, "TELEGRAM_API_BASE_URL": standin.base_url,
            "SIGNPOST_ID_KEY": BENCH_KEY, "TELEGRAM_MAX_MESSAGES_PER_SECOND": "100000",
            "SIGNPOST_STATE_DIR": str(folder / "state")}
@@ -574,7 +577,7 @@ def table(results: dict) -> str:
         "",
         "Through the Telegram adapter (`python -m bot telegram` polling a loopback Bot API "
         "stand-in; time from the update being available to the first reply arriving; "
-        "Telegram's 30 messages/second limit lifted, see README):",
+        "Telegram's 30 messages/second limit lifted, see below):",
         "",
         "| figure | target | one conversation | 20 concurrent |",
         "|---|---|---|---|",
@@ -636,6 +639,8 @@ def write_report(results: dict) -> Path:
     raw = RESULTS / f"bench-{stamp}.json"
     raw.write_text(json.dumps(results, indent=2))
     machine = results["machine"]
+    before = BENCHMARKS_MD.read_text(encoding="utf-8") if BENCHMARKS_MD.exists() else ""
+    kept = before[before.index(KEPT_MARK):] if KEPT_MARK in before else KEPT_MARK + "\n"
     BENCHMARKS_MD.write_text(f"""# Benchmarks
 
 Measured by `make bench` (`python -m tools.bench`) on {results['date'][:10]}:
@@ -659,8 +664,9 @@ How each side is run:
   UnexpecTED policies), served by `rasa run` with the REST channel and its default
   in-memory tracker store, and sent the same conversations over HTTP.
 
-What the figures mean, and where a target is missed: README, "Performance".
-""")
+What the figures mean, and where a target is missed: below, "What the figures mean".
+
+{kept}""")
     return raw
 
 

@@ -96,7 +96,7 @@ def redis() -> Iterator[int]:
 
 
 def scale_out_endpoints(path: Path, postgres_port: int, redis_port: int) -> Path:
-    """The README's "Scaling out" configuration, pointed at these servers."""
+    """The "Scaling out" configuration (docs/deploying.md), pointed at these servers."""
     path.write_text(f"""tracker_store:
   type: SQL
   dialect: postgresql

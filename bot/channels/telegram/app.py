@@ -98,7 +98,7 @@ class Fatal(RuntimeError):
 
 @dataclass(frozen=True)
 class Settings:
-    """The adapter's settings, from the environment (see README, "Deploying on Telegram")."""
+    """The adapter's settings, from the environment (see docs/deploying.md, "Settings")."""
 
     token: str
     base_url: str = DEFAULT_BASE_URL

@@ -96,17 +96,21 @@ def services_list(directory: content.Directory) -> str:
     """The whole service directory, for /services."""
     blocks = ["Services that can help. If anyone is in danger right now, call "
               f"{directory.services['police_999'].contact}."]
-    for s in directory.services.values():
-        lines = [s.name]
-        if s.phone:
-            lines.append(f"Phone: {s.phone}")
-        if s.text:
-            lines.append(f"Text: {s.text}")
-        if s.web:
-            lines.append(f"Web: {s.web}")
-        if s.hours:
-            lines.append(f"Hours: {s.hours}")
-        lines.append(f"For: {s.for_whom}")
-        lines.append(f"Checked {s.last_verified:%d %B %Y} against {s.source}")
-        blocks.append("\n".join(lines))
+    blocks += [service_block(s) for s in directory.services.values()]
     return "\n\n".join(blocks)
+
+
+def service_block(s: content.Service) -> str:
+    """One service as /services lists it (and as ``make preview`` shows it to staff)."""
+    lines = [s.name]
+    if s.phone:
+        lines.append(f"Phone: {s.phone}")
+    if s.text:
+        lines.append(f"Text: {s.text}")
+    if s.web:
+        lines.append(f"Web: {s.web}")
+    if s.hours:
+        lines.append(f"Hours: {s.hours}")
+    lines.append(f"For: {s.for_whom}")
+    lines.append(f"Checked {s.last_verified:%d %B %Y} against {s.source}")
+    return "\n".join(lines)
