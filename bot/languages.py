@@ -48,8 +48,8 @@ _SHAHMUKHI_WORDS = frozenset(
     "ایہہ جیہڑا جیہڑے جیہڑی دا دی دے گیا نیں سی توں کردا کردی کرو منگو دس دسو ودھ پتر دھی".split())
 # Urdu's everyday words that Panjabi says otherwise.
 _URDU_WORDS = frozenset(
-    "میں ہے ہیں کے کی کو سے نہیں کیا یہ وہ اور آپ مجھے میرا میری ہوں تھا تھی رہا رہی "
-    "کر سکتی سکتا سکتے بیٹی بیٹا".split())
+    "ہے ہیں کے کو سے کیا یہ وہ اور آپ مجھے میرا ہوں تھا تھی رہا رہی "
+    "سکتی سکتا سکتے بیٹی بیٹا".split())
 
 # Roman Urdu: everyday words, none of them English. A message needs two of them.
 _ROMAN_URDU = frozenset("""
@@ -98,6 +98,14 @@ ENGLISH_WORDS = frozenset("""
     scared worried afraid safe danger hurt happened happening tell told say said report
     would could should will shall may might must can just still again also only even
 """.split())
+# Letters that, among these languages, only one writes (ó and é are shared).
+_OWN_LETTERS = {
+    "pl": re.compile(r"[ąęłńśźżĄĘŁŃŚŹŻ]"),
+    "ro": re.compile(r"[ăîșțşţĂÎȘȚŞŢ]"),
+    "pt": re.compile(r"[ãõçÃÕÇ]"),
+    "es": re.compile(r"[ñ¿¡Ñ]"),
+    "cy": re.compile(r"[ŵŷŴŶ]"),
+}
 LATIN_LANGUAGES = ("pl", "ro", "pt", "es", "cy")
 _WORD = re.compile(r"[^\W\d_]+(?:['’-][^\W\d_]+)*")
 
@@ -130,7 +138,7 @@ def detect(text: str, identify: Optional[Identify] = None) -> str:
         return "ur"
     if sum(w in ENGLISH_WORDS for w in tokens) * 2 >= len(tokens):
         return ENGLISH
-    telltale = _by_telltale(tokens)
+    telltale = _by_letters(text) or _by_telltale(tokens)
     letters = sum(len(w) for w in tokens)
     if identify is None or letters < MIN_LETTERS or len(tokens) < MIN_WORDS:
         return telltale or ENGLISH
@@ -140,13 +148,19 @@ def detect(text: str, identify: Optional[Identify] = None) -> str:
     return telltale or ENGLISH
 
 
+def _by_letters(text: str) -> Optional[str]:
+    """The one language whose own letters the message uses, if only one's are there."""
+    found = [lang for lang, letters in _OWN_LETTERS.items() if letters.search(text)]
+    return found[0] if len(found) == 1 else None
+
+
 def _by_telltale(tokens: list[str]) -> Optional[str]:
     """A language whose unmistakable words make up a good share of a short message."""
     best, best_count = None, 0
     for lang, vocabulary in TELLTALE_WORDS.items():
         strong = [w for w in tokens if w in vocabulary and w not in _TELLTALE_WEAK]
         count = len([w for w in tokens if w in vocabulary])
-        if strong and count * 2 >= len(tokens) and count > best_count:
+        if strong and count * 3 >= len(tokens) and count > best_count:
             best, best_count = lang, count
     return best
 
