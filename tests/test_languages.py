@@ -257,7 +257,7 @@ def _blind_results(ask, new_id, half: str):
         first = replies[0] if replies else ""
         language = case["language"]
         totals["cases"] += 1
-        totals["999 first"] += "999" in first.split("\n\n")[0]
+        totals["999 in the first message"] += "999" in first
         if language == "en":
             totals["english"] += 1
             totals["english in English"] += not conversations.language_failures("en", replies)
@@ -278,7 +278,7 @@ def test_blind_multilingual_set(ask, new_id, half, record_property, capsys):
     record_property(f"languages-{half}", dict(totals))
     with capsys.disabled():
         print(f"\nblind languages, {half}: " + ", ".join(f"{k} {v}" for k, v in totals.items()))
-    assert totals["999 first"] == totals["cases"]
+    assert totals["999 in the first message"] == totals["cases"]
     assert totals["english in English"] == totals["english"]
     assert totals["ur-Latn in a third language"] == 0
     assert totals["card in its language"] >= 0.9 * totals["other"]
