@@ -83,8 +83,9 @@ TELLTALE_WORDS = {lang: frozenset(words.split()) for lang, words in _TELLTALE.it
 _TELLTALE_WEAK = frozenset("me mi nu fy mab mae i'n nie jest syn está esta nawr yma meu".split())
 
 # Common English words (none of them a word of the Latin-script languages
-# here): a message that is half made of them is English, whatever an
-# identifier says ("feel like i cant go on" is not Welsh).
+# here): a message that is a third made of them is English, whatever an
+# identifier says ("feel like i cant go on" is not Welsh). Most English
+# messages stop here, before the identifier, which also keeps the cost down.
 ENGLISH_WORDS = frozenset("""
     the and is are was were be been am im i'm you your you're u ur r my mine he she him her his
     hers it its it's they them their we us our this that these those what wat when where who why
@@ -114,6 +115,9 @@ _WORD = re.compile(r"[^\W\d_]+(?:['’-][^\W\d_]+)*")
 MIN_LETTERS = 12
 MIN_WORDS = 3
 MIN_CONFIDENCE = 0.8
+# The identifier reads no more than this: a sentence or two decides, and its
+# cost grows with the length (a 300-word message would cost milliseconds).
+IDENTIFY_CHARS = 200
 
 Identify = Callable[[str], "tuple[str, float]"]
 
@@ -136,13 +140,13 @@ def detect(text: str, identify: Optional[Identify] = None) -> str:
         return "ur"
     if len(tokens) == 1 and tokens[0] in {"madad", "bachao"}:
         return "ur"
-    if sum(w in ENGLISH_WORDS for w in tokens) * 2 >= len(tokens):
+    if sum(w in ENGLISH_WORDS for w in tokens) * 3 >= len(tokens):
         return ENGLISH
     telltale = _by_letters(text) or _by_telltale(tokens)
     letters = sum(len(w) for w in tokens)
     if identify is None or letters < MIN_LETTERS or len(tokens) < MIN_WORDS:
         return telltale or ENGLISH
-    language, confidence = identify(text)
+    language, confidence = identify(text[:IDENTIFY_CHARS])
     if language in LATIN_LANGUAGES and confidence >= MIN_CONFIDENCE:
         return language
     return telltale or ENGLISH
