@@ -247,6 +247,7 @@ def test_naming_a_language_in_english_gets_its_card(ask, new_id):
     assert conversations.in_language(card.text, "pl")
     (offer,) = ask(new_id(), "my english is not good")
     assert len(offer.buttons) == len(CARD_CODES) + 1
+    assert not any(conversations.in_language(r.text, "pl") for r in ask(new_id(), "nail polish"))
 
 
 def _blind_results(ask, new_id, half: str):

@@ -58,6 +58,9 @@ _NAMED = {
 # Named, but written in two scripts: the person chooses.
 _AMBIGUOUS = frozenset({"punjabi", "panjabi"})
 _SHORT_REQUEST_WORDS = 3
+# What else a short request naming a language may say ("in Polish please"),
+# so that "nail polish" stays English.
+_REQUEST_WORDS = frozenset("in please pls plz speak language my i can you do write talk".split())
 
 
 def choose_payload(code: str) -> str:
@@ -101,7 +104,9 @@ class LanguageDetector(GraphComponent):
     def _named(text: str, predicted: Optional[str]) -> Optional[str]:
         """A language named in a short request, or in one the classifier took for a request."""
         tokens = languages.words(text)
-        if len(tokens) > _SHORT_REQUEST_WORDS and predicted not in (CHOOSE_INTENT, OFFER_INTENT):
+        asked = predicted in (CHOOSE_INTENT, OFFER_INTENT)
+        if not asked and (len(tokens) > _SHORT_REQUEST_WORDS or not all(
+                t in _NAMED or t in _AMBIGUOUS or t in _REQUEST_WORDS for t in tokens)):
             return None
         for token in tokens:
             if token in _NAMED:
