@@ -46,8 +46,9 @@ def training_inputs(root: Path = project.ROOT) -> list[Path]:
     # Our code that shapes what is trained (the code that runs, wherever the data is).
     package = Path(__file__).resolve().parent
     plugins = package / "rasa_plugins"
-    files += [plugins / f"{name}.py" for name in ("urgency", "faq_gate", "long_messages", "faq_importer")]
-    files += [package / "content.py", package / "safety.py"]
+    files += [plugins / f"{name}.py" for name in ("urgency", "faq_gate", "long_messages", "faq_importer",
+                                                      "languages")]
+    files += [package / "content.py", package / "safety.py", package / "languages.py"]
     return files
 
 

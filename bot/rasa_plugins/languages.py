@@ -57,7 +57,7 @@ _NAMED = {
 }
 # Named, but written in two scripts: the person chooses.
 _AMBIGUOUS = frozenset({"punjabi", "panjabi"})
-_SHORT_REQUEST_WORDS = 3
+_SHORT_REQUEST_WORDS = 5
 # What else a short request naming a language may say ("in Polish please"),
 # so that "nail polish" stays English.
 _REQUEST_WORDS = frozenset("in please pls plz speak language my i can you do write talk".split())
@@ -65,6 +65,12 @@ _REQUEST_WORDS = frozenset("in please pls plz speak language my i can you do wri
 
 def choose_payload(code: str) -> str:
     return f"/{CHOOSE_INTENT}{json.dumps({ENTITY: code})}"
+
+
+def _in_response(payload: str) -> str:
+    """A payload as written in a response: Rasa fills in {slot} in responses, and
+    {{ }} is how to keep the braces of the entities."""
+    return payload.replace("{", "{{").replace("}", "}}")
 
 
 @DefaultV1Recipe.register([DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER], is_trainable=False)
@@ -90,7 +96,7 @@ class LanguageDetector(GraphComponent):
             code = languages.detect(text, self._identify)
             predicted = (message.get(INTENT) or {}).get(INTENT_NAME_KEY)
             if code == languages.ENGLISH:
-                code = self._named(text, predicted) or languages.ENGLISH
+                code = self._named(text) or languages.ENGLISH
             if code not in (languages.ENGLISH, OFFER_INTENT):
                 self._choose(message, CHOOSE_INTENT)
                 entity = {"entity": ENTITY, "value": code, "start": 0, "end": len(text),
@@ -101,12 +107,12 @@ class LanguageDetector(GraphComponent):
         return messages
 
     @staticmethod
-    def _named(text: str, predicted: Optional[str]) -> Optional[str]:
-        """A language named in a short request, or in one the classifier took for a request."""
+    def _named(text: str) -> Optional[str]:
+        """A language named in a short request ("Urdu please"); the classifier's own guess
+        of a request does not count, as "nail polish" shows."""
         tokens = languages.words(text)
-        asked = predicted in (CHOOSE_INTENT, OFFER_INTENT)
-        if not asked and (len(tokens) > _SHORT_REQUEST_WORDS or not all(
-                t in _NAMED or t in _AMBIGUOUS or t in _REQUEST_WORDS for t in tokens)):
+        if len(tokens) > _SHORT_REQUEST_WORDS or not all(
+                t in _NAMED or t in _AMBIGUOUS or t in _REQUEST_WORDS for t in tokens):
             return None
         for token in tokens:
             if token in _NAMED:
@@ -141,13 +147,15 @@ def language_responses(cards: list[content.LanguageCard],
     def when(code: str) -> list[dict[str, str]]:
         return [{"type": "slot", "name": SLOT, "value": code}]
 
-    to_english = {"title": english["continue_button"], "payload": choose_payload(languages.ENGLISH)}
-    offer = [{"title": _button_title(c), "payload": choose_payload(c.code)} for c in cards]
+    to_english = {"title": english["continue_button"],
+                  "payload": _in_response(choose_payload(languages.ENGLISH))}
+    offer = [{"title": _button_title(c), "payload": _in_response(choose_payload(c.code))}
+             for c in cards]
     offer.append(to_english)
     card = [{"condition": when(c.code),
              "text": languages.card_text(c.text, c.rtl),
              "buttons": [{"title": c.text["continue_button"],
-                          "payload": choose_payload(languages.ENGLISH)}]} for c in cards]
+                          "payload": to_english["payload"]}]} for c in cards]
     card.append({"text": ENGLISH_CHOSEN, "buttons": [CHOOSE_ANOTHER]})
     choose = [{"condition": when(c.code),
                "text": languages.directional(f"{c.text['choose_prompt']}", c.rtl) + f"\n\n{OFFER_TEXT}",
