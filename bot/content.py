@@ -24,6 +24,7 @@ from bot import project
 SERVICES_FILE = project.DATA / "services.yml"
 FAQ_FILE = project.DATA / "faq.yml"
 SOURCES_FILE = project.DATA / "sources" / "sources.yml"
+LANGUAGES_FILE = project.DATA / "languages.yml"
 
 MIN_FAQ_EXAMPLES = 15
 # The numbers the bot's emergency and safety answers rely on. The check refuses
@@ -120,6 +121,18 @@ class FaqEntry:
 
 
 @dataclass(frozen=True)
+class LanguageCard:
+    """The card in one language: its sentences by the key of their English original."""
+
+    code: str
+    name: str  # in the language itself: what a button shows
+    english_name: str
+    rtl: bool
+    reviewed: dt.date | None  # when a native speaker last reviewed it; None: never
+    text: dict[str, str]
+
+
+@dataclass(frozen=True)
 class Directory:
     """The services by id, and the rendering of ``[id]`` placeholders."""
 
@@ -174,6 +187,16 @@ def load_faq(path: Path = FAQ_FILE, sources_path: Path = SOURCES_FILE) -> list[F
     if problems + more:
         raise ContentError(problems + more)
     return entries
+
+
+def load_languages(path: Path = LANGUAGES_FILE,
+                   services: Path = SERVICES_FILE) -> tuple[dict[str, str], list[LanguageCard]]:
+    """The English originals of the language card, and the card in each language."""
+    directory = load_directory(services)
+    english, cards, problems = _read_languages(path, directory)
+    if problems:
+        raise ContentError(problems)
+    return english, cards
 
 
 def response_text(name: str, domain_path: Path = project.DOMAIN) -> str:
@@ -277,6 +300,13 @@ def review(root: Path = project.ROOT, today: dt.date | None = None) -> Review:
     if directory_read:
         for file, name, text in answers:
             problems += check_answer(text, directory, file, name, flawed)
+    languages_path = root / LANGUAGES_FILE.relative_to(project.ROOT)
+    _, cards, more = _read_languages(languages_path, directory)
+    problems += more
+    warnings += [Problem(languages_path, card.code, f"no native speaker has reviewed the "
+                         f"{card.english_name} card yet; ask one to, then set "
+                         "'reviewed_by_native_speaker' to the date of the review")
+                 for card in cards if card.reviewed is None]
     # One line per mistake: the same placeholder twice in an answer, or in two
     # variations of a response, is one thing to fix.
     problems = list(dict.fromkeys(problems))
@@ -655,6 +685,115 @@ def _read_faq(path: Path, sources: dict[str, Source]) -> tuple[list[FaqEntry], l
             entries.append(FaqEntry(entry_id, question, tuple(e.strip() for e in examples),
                                     answer, source, tuple(q.strip() for q in quotes)))
     return entries, problems
+
+
+CARD_KEYS = ("danger", "interpreter", "worry", "childline", "nspcc", "english_only",
+             "continue_button", "choose_prompt")
+_LANGUAGE_CODE = re.compile(r"^[a-z]{2,3}(?:-[A-Z][a-z]{3})?$")
+_QUOTED = re.compile(r'"([^"]+)"')
+
+
+def _read_languages(path: Path, directory: Directory
+                    ) -> tuple[dict[str, str], list[LanguageCard], list[Problem]]:
+    """The card's English originals and translations, with what is wrong with them.
+
+    A translation must say what its English original says with the same
+    services: the same placeholders, no number of its own (the numbers it
+    may write out are those the English writes out, such as an age), and
+    the English word "interpreter" kept in English, as the caller must say it.
+    """
+    from bot import languages as detection  # the languages the bot can recognise
+
+    problems: list[Problem] = []
+    data = _read_yaml(path, problems)
+    if data is None:
+        if not problems:
+            problems.append(Problem(path, None, "the file is empty"))
+        return {}, [], problems
+    english = data.get("english") if isinstance(data, dict) else None
+    listed = data.get("languages") if isinstance(data, dict) else None
+    if not isinstance(english, dict) or not isinstance(listed, list):
+        problems.append(Problem(path, None, "expected 'english:' (the originals) and a list "
+                                "under 'languages:'"))
+        return {}, [], problems
+    originals: dict[str, str] = {}
+    for key in CARD_KEYS:
+        text = _text_field(english, key, path, "english", problems)
+        if text:
+            originals[key] = text
+            problems += check_answer(text, directory, path, f"english.{key}")
+    for key in english:
+        if key not in CARD_KEYS:
+            problems.append(Problem(path, "english", f"'{key}' is not part of the card; the "
+                                    f"card's sentences are {', '.join(CARD_KEYS)}"))
+    cards: list[LanguageCard] = []
+    seen: set[str] = set()
+    for number, item in enumerate(listed, start=1):
+        code = item.get("code") if isinstance(item, dict) else None
+        if not isinstance(code, str) or not _LANGUAGE_CODE.match(code):
+            problems.append(Problem(path, f"#{number}", "needs a 'code' such as pl, ur or "
+                                    "pa-Arab (language, then a script if needed)"))
+            continue
+        if code in seen:
+            problems.append(Problem(path, code, "this language is listed twice"))
+            continue
+        seen.add(code)
+        name = _text_field(item, "name", path, code, problems)
+        english_name = _text_field(item, "english_name", path, code, problems)
+        direction = item.get("direction", "ltr")
+        if direction not in ("ltr", "rtl"):
+            problems.append(Problem(path, code, "'direction' must be ltr (left to right) or "
+                                    "rtl (right to left, e.g. Arabic, Urdu)"))
+        reviewed = item.get("reviewed_by_native_speaker")
+        if reviewed is not False and not isinstance(reviewed, dt.date):
+            problems.append(Problem(path, code, "'reviewed_by_native_speaker' must be false, or "
+                                    "the date of the review written as YYYY-MM-DD"))
+            reviewed = False
+        card = item.get("card")
+        if not isinstance(card, dict):
+            problems.append(Problem(path, code, "needs a 'card' with the sentences "
+                                    f"{', '.join(CARD_KEYS)}"))
+            continue
+        text: dict[str, str] = {}
+        for key in CARD_KEYS:
+            where = f"{code}.{key}"
+            value = _text_field(card, key, path, where, problems)
+            if value is None or key not in originals:
+                continue
+            text[key] = value
+            problems += check_answer(value, directory, path, where)
+            problems += _translation_problems(originals[key], value, path, where)
+        for key in card:
+            if key not in CARD_KEYS:
+                problems.append(Problem(path, code, f"'{key}' is not part of the card; every "
+                                        "sentence must translate one under 'english:'"))
+        if name and english_name and len(text) == len(CARD_KEYS):
+            cards.append(LanguageCard(code, name, english_name, direction == "rtl",
+                                      reviewed if isinstance(reviewed, dt.date) else None, text))
+    for code in detection.DETECTED:
+        if listed and code not in seen:
+            problems.append(Problem(path, None, f"the bot recognises messages in '{code}' but "
+                                    "this file has no card for it; add one"))
+    return originals, cards, problems
+
+
+def _translation_problems(original: str, translation: str, path: Path, where: str) -> list[Problem]:
+    problems = []
+    wanted, found = sorted(PLACEHOLDER.findall(original)), sorted(PLACEHOLDER.findall(translation))
+    if wanted != found:
+        def names(found: list) -> str:
+            return ", ".join(f"[{i}{'.' + f if f else ''}]" for i, f in found) or "none"
+        problems.append(Problem(path, where, f"the placeholders must be those of the English "
+                                f"({names(wanted)}); this has {names(found)}"))
+    digits = sorted(re.findall(r"\d+", PLACEHOLDER.sub(" ", original)))
+    if sorted(re.findall(r"\d+", PLACEHOLDER.sub(" ", translation))) != digits:
+        problems.append(Problem(path, where, "write no number that the English does not have; "
+                                "a phone number goes in as its [placeholder]"))
+    for quoted in _QUOTED.findall(original):
+        if quoted.split(",")[0] not in translation:
+            problems.append(Problem(path, where, f'keep "{quoted.split(",")[0]}" in English, in '
+                                    "quotes: the caller says it in English on the phone"))
+    return problems
 
 
 def _domain_texts(path: Path, problems: list[Problem]):

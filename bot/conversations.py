@@ -12,6 +12,9 @@ a YAML list of cases, each named by ``conversation:`` (a tester's words) or
           first_says: ["999"]     # each must appear in the first reply message
           says: ["101"]           # each must appear in the replies to this turn
           never_says: ["Source:"] # none may appear in the replies to this turn
+          in_language: pl         # the first reply gives 999 in this card's language
+                                  # (a code in data/languages.yml); "en": no reply
+                                  # is in another language
 
 Matching ignores case. A value written ``/like this/`` is a regular
 expression. Button titles count as part of the replies. Each case runs as a
@@ -25,6 +28,7 @@ expectation silently skipped.
 
 from __future__ import annotations
 
+import functools
 import re
 import time
 import uuid
@@ -36,7 +40,10 @@ import yaml
 
 EXPECTATIONS = ("first_says", "says", "never_says")
 CASE_KEYS = frozenset({"id", "conversation", "category", "voice", "turns"})
-TURN_KEYS = frozenset({"user", *EXPECTATIONS})
+TURN_KEYS = frozenset({"user", "in_language", *EXPECTATIONS})
+ENGLISH = "en"
+# Marks that lay out right-to-left text; invisible, so not part of what a reply says.
+_BIDI_MARKS = dict.fromkeys(map(ord, "\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"))
 
 
 class CaseFileError(ValueError):
@@ -49,6 +56,7 @@ class Turn:
     first_says: tuple[str, ...] = ()
     says: tuple[str, ...] = ()
     never_says: tuple[str, ...] = ()
+    in_language: str | None = None
 
 
 @dataclass(frozen=True)
@@ -138,7 +146,39 @@ def _turn(item: Any, where: str) -> Turn:
                 except re.error as exc:
                     raise CaseFileError(f"{where}: '{text}' is not a valid pattern: {exc}") from None
         values[key] = tuple(map(str, value))
-    return Turn(item["user"], **values)
+    language = item.get("in_language")
+    if language is not None:
+        known = danger_lines()
+        if language != ENGLISH and language not in known:
+            raise CaseFileError(f"{where}: 'in_language' should be {ENGLISH} or a language code "
+                                f"in data/languages.yml ({', '.join(known)})")
+    return Turn(item["user"], **values, in_language=language)
+
+
+@functools.lru_cache(maxsize=1)
+def danger_lines() -> dict[str, tuple[str, ...]]:
+    """Each card language's 999 sentence, as the pieces of text between its placeholders."""
+    from bot import content
+
+    _, cards = content.load_languages()
+    return {card.code: tuple(piece.strip() for piece in content.PLACEHOLDER.split(card.text["danger"])[::3]
+                             if len(piece.strip()) > 2)
+            for card in cards}
+
+
+def in_language(text: str, code: str) -> bool:
+    """Whether ``text`` gives the 999 line of the card in language ``code``."""
+    shown = text.translate(_BIDI_MARKS)
+    return all(piece in shown for piece in danger_lines()[code])
+
+
+def language_failures(code: str, replies: list[str]) -> list[str]:
+    if code == ENGLISH:
+        return [f"the replies should be in English, but they give the 999 line in '{other}'"
+                for other in danger_lines() if any(in_language(r, other) for r in replies)]
+    if not replies or not in_language(replies[0], code):
+        return [f"the first reply should give 999 in the '{code}' card's language"]
+    return []
 
 
 def _is_regex(value: str) -> bool:
@@ -176,4 +216,6 @@ def check(turn: Turn, replies: list[str]) -> list[str]:
     failures = [f'the first reply should say "{x}"' for x in turn.first_says if not contains(first, x)]
     failures += [f'the replies should say "{x}"' for x in turn.says if not contains(everything, x)]
     failures += [f'the replies should not say "{x}"' for x in turn.never_says if contains(everything, x)]
+    if turn.in_language:
+        failures += language_failures(turn.in_language, replies)
     return failures

@@ -134,6 +134,7 @@ class Engine:
             raise EngineError(f"No trained model at {model}; run 'make train'.")
         try:
             content.load_directory(services, serving=True)
+            content.load_languages(services=services)  # the card's 999 lines, for the NLG
         except content.ContentError as exc:
             raise EngineError(f"The service directory has problems:\n{exc}") from None
         available = AvailableEndpoints.read_endpoints(str(endpoints))

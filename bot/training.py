@@ -47,8 +47,9 @@ def training_inputs(root: Path = project.ROOT) -> list[Path]:
     package = Path(__file__).resolve().parent
     plugins = package / "rasa_plugins"
     files += [plugins / f"{name}.py" for name in ("urgency", "faq_gate", "long_messages", "faq_importer",
-                                                  "sentence_encoder", "intent_classifier", "context")]
-    files += [package / "content.py", package / "safety.py"]
+                                                  "sentence_encoder", "intent_classifier", "context",
+                                                  "languages")]
+    files += [package / "content.py", package / "safety.py", package / "languages.py"]
     return files
 
 

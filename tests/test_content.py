@@ -217,7 +217,7 @@ def test_details_checked_7_months_ago_warn_but_pass(copy):
     verified(copy, "childline", dt.date(2026, 8, 14))
     review = content.review(copy, today=TODAY)
     assert review.problems == []
-    assert [str(w) for w in review.warnings] == [
+    assert [str(w) for w in _directory_warnings(review)] == [
         f"{copy / 'data' / 'services.yml'}, entry 'childline': 'last_verified' is 2026-08-14, "
         "more than 6 months ago. Check the details against its source, then set last_verified "
         "to the date you checked (after 12 months the check fails)"]
@@ -232,7 +232,12 @@ def test_details_checked_13_months_ago_fail(copy):
 def test_details_checked_within_6_months_pass_without_a_warning(copy):
     verified(copy, "childline", dt.date(2026, 9, 15))
     review = content.review(copy, today=TODAY)
-    assert (review.problems, review.warnings) == ([], [])
+    assert (review.problems, _directory_warnings(review)) == ([], [])
+
+
+def _directory_warnings(review: content.Review) -> list[content.Problem]:
+    """The service directory's warnings (the language cards warn while unreviewed)."""
+    return [w for w in review.warnings if w.file.name == "services.yml"]
 
 
 def test_the_command_prints_warnings_and_still_passes(copy):

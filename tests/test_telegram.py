@@ -700,3 +700,17 @@ def test_fixed_replies_are_complete_and_take_numbers_from_the_directory():
         assert text and not unfilled, (name, unfilled)
         assert "999" in text or name in ("services", "forgotten", "cleared", "privacy"), name
     assert all(number in replies.failsafe for number in ("999", "101", "0800 1111"))
+
+
+@pytest.mark.slow
+def test_language_command_offers_languages_and_a_button_gives_the_card(polling, standin):
+    chat = Chat(standin)
+    chat.say("/language")
+    markup = standin.sent_to(chat.id)[-1].params["reply_markup"]["inline_keyboard"]
+    urdu = '/choose_language{"language": "ur"}'
+    assert urdu in [row[0]["callback_data"] for row in markup]
+    (card,) = chat.send(button_update(chat.id, standin.next_message_id(), urdu))
+    # Right to left, with the number isolated so it is not reordered.
+    assert card.startswith("\u200fاگر کوئی") and "\u2066999\u2069" in card
+    first = chat.say("he wont let me leave the flat")[0]
+    assert first.startswith("\u200fاگر کوئی") and "call 999" in first  # remembered

@@ -11,6 +11,7 @@ import asyncio
 import uuid
 
 from bot.engine import Engine, Reply
+from bot.languages import has_rtl
 
 QUIT_WORDS = {"/quit", "/exit"}
 
@@ -41,7 +42,9 @@ def show(replies: list[Reply]) -> list:
     """Print the replies and return the buttons offered, in numbered order."""
     offered = []
     for reply in replies:
-        print(f"Bot: {reply.text}\n")
+        # A right-to-left reply starts its own line: after "Bot: " a bidi-aware
+        # terminal would lay the whole line out left to right.
+        print(f"Bot:\n{reply.text}\n" if has_rtl(reply.text) else f"Bot: {reply.text}\n")
         for button in reply.buttons:
             offered.append(button)
             print(f"  {len(offered)}. {button.title}")

@@ -53,7 +53,7 @@ FOLLOW_UP_WHEN_SHORT = frozenset({"ask_number"})
 SHORT_WORDS = 6
 # Messages that carry no topic of their own: they leave the last one in place.
 NO_TOPIC = frozenset({"affirm", "deny", "greet", "goodbye", "thanks", "ask_help", "bot_challenge",
-                      "nlu_fallback", "out_of_scope", "privacy"})
+                      "nlu_fallback", "out_of_scope", "privacy", "language", "choose_language"})
 
 _AGE = r"(?:[89]|1[0-7])"
 _CHILD = (r"(?:daughter|son|child|children|kid|kids|stepdaughter|stepson|step daughter|step son"

@@ -13,6 +13,10 @@ every response on its way out:
   line on top; after a weaker risk signal, so does a response with no 999 in
   it at all. (When there is nothing else to answer, the urgency component
   has already chosen the emergency script itself.)
+* in a conversation whose ``language`` slot names a card other than English
+  (``bot.rasa_plugins.languages``), puts that card's 999 line above it too,
+  whenever the message signalled danger: someone who first wrote in Polish
+  and then types "he is here now" still reads 999 in Polish first.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from rasa.shared.core.events import BotUttered, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.utils.endpoints import EndpointConfig
 
-from bot import content, project
+from bot import content, languages, project
 from bot.rasa_plugins.context import TOPIC
 from bot.rasa_plugins.urgency import EMERGENCY, RISK, URGENCY
 
@@ -48,6 +52,8 @@ class SignpostNLG(TemplatedNaturalLanguageGenerator):
         self.services_file = services if services.is_absolute() else project.ROOT / services
         self.directory = content.load_directory(self.services_file, serving=True)
         self._emergency_number = self.directory.services["police_999"].contact
+        _, cards = content.load_languages(services=self.services_file)
+        self._danger_lines = {c.code: languages.directional(c.text["danger"], c.rtl) for c in cards}
 
     async def generate(self, utter_action: str, tracker: DialogueStateTracker,
                        output_channel: str, **kwargs: Any) -> Optional[Dict[str, Any]]:
@@ -74,6 +80,7 @@ class SignpostNLG(TemplatedNaturalLanguageGenerator):
             response["buttons"] = [{**b, "title": render(str(b.get("title", "")))}
                                    for b in response["buttons"]]
         line = self._safety_line(utter_action, tracker, response.get("text") or "")
+        line = self._in_their_language(line, utter_action, tracker)
         if line:
             response["text"] = f"{render(line)}\n\n{response.get('text') or ''}".strip()
         return response
@@ -89,6 +96,19 @@ class SignpostNLG(TemplatedNaturalLanguageGenerator):
         if level == RISK and self._emergency_number not in text:
             return SAFETY_LINE
         return ""
+
+    def _in_their_language(self, line: str, utter_action: str,
+                           tracker: DialogueStateTracker) -> str:
+        """The 999 line in the conversation's card language, above the English one, on danger."""
+        own = self._danger_lines.get(str(tracker.get_slot("language")))
+        if own is None or utter_action.startswith("utter_language_card") \
+                or not _first_response_of_turn(tracker):
+            return line
+        level = ((tracker.latest_message.parse_data if tracker.latest_message else {})
+                 .get(URGENCY) or {}).get("level")
+        if level not in (EMERGENCY, RISK):
+            return line
+        return f"{own}\n{line}" if line else own
 
 
 def service_card(service: content.Service, utter_action: str) -> str:

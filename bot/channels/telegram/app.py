@@ -85,6 +85,7 @@ COMMANDS = [
     ("privacy", "What is kept, for how long, and how to erase it"),
     ("forget", "Erase this conversation from the bot's memory"),
     ("clear", "Delete recent messages from this chat"),
+    ("language", "999 and an interpreter, in your language"),
 ]
 
 
@@ -261,6 +262,7 @@ class SignpostBot:
         app.add_handler(CommandHandler("privacy", self.privacy, filters=private))
         app.add_handler(CommandHandler("forget", self.forget, filters=private))
         app.add_handler(CommandHandler("clear", self.clear, filters=private))
+        app.add_handler(CommandHandler("language", lambda u, c: self.converse(u, "/language"), filters=private))
         app.add_handler(CallbackQueryHandler(self.button))
         edited = filters.UpdateType.EDITED_MESSAGE
         app.add_handler(MessageHandler(edited, self.edited))
