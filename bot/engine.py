@@ -38,6 +38,7 @@ from sqlalchemy import func
 from bot import content, logs, project, safety
 from bot.rasa_plugins.store_guard import PROBE_ID, FailLoudTrackerStore
 from bot.rasa_plugins.nlg import SignpostNLG
+from bot.rasa_plugins.urgency import EMERGENCY, SELF_HARM_INTENTS, URGENCY
 
 logger = logging.getLogger(__name__)
 
@@ -171,6 +172,22 @@ class Engine:
             logger.warning("Safety guard put the %s answer first", signal.value)
             replies.insert(0, Reply(self._safety_replies[signal]))
         return replies
+
+    async def crisis_reply(self, text: str) -> Reply | None:
+        """The crisis answer ``text`` needs on its own, if any; no conversation records it.
+
+        For words a person sends that do not go through the dialogue (after a
+        known command, in an edit, in a group chat): they get the same
+        assessment as a message, the crisis patterns and the urgency classifier.
+        """
+        signal = safety.assess(text)
+        if signal is None and text.strip():
+            parsed = await self._agent.parse_message(self._prepare(text))
+            if (parsed.get(URGENCY) or {}).get("level") == EMERGENCY:
+                intent = (parsed.get("intent") or {}).get("name")
+                signal = (safety.Signal.SELF_HARM if intent in SELF_HARM_INTENTS
+                          else safety.Signal.DANGER)
+        return Reply(self._safety_replies[signal]) if signal else None
 
     def _safe_first(self, signal: safety.Signal, replies: list[Reply]) -> bool:
         """Whether the replies already open as a crisis needs: 999 in the first paragraph,

@@ -8,6 +8,9 @@ conversation id; the adapter adds only what Telegram needs:
 * commands (/start, /help, /emergency, /services, /privacy, /forget, /clear),
   registered with Telegram so they show in the menu;
 * Rasa buttons as inline keyboards, and button presses sent back as payloads;
+* every text a person sends assessed for danger, whatever path it takes:
+  words after a command, an unknown command (read as text), a caption, an
+  edit, a group message; the crisis answer goes first, then the usual reply;
 * a sensible answer to every other kind of update (stickers, photos, edits,
   group chats), never a crash;
 * replies split to Telegram's limit and sent as plain text, so nothing a user
@@ -230,6 +233,7 @@ class _Progress:
     so that handling it again neither asks the engine again nor repeats a message."""
 
     replies: list[tuple[str, Any]] | None = None  # the engine's answer: (text, keyboard)
+    crisis: str | None = None  # the crisis answer words outside the dialogue need ("" none)
     sent: int = 0  # messages delivered, over all attempts
     reached: int = 0  # messages reached in this attempt
     undelivered: bool = False  # neither the answer nor the fail-safe could be sent
@@ -252,22 +256,32 @@ class SignpostBot:
 
     def register(self, app: Application) -> None:
         private = filters.ChatType.PRIVATE
+        # A filter given to CommandHandler replaces its default update types: without
+        # MESSAGE, editing an old message to "/forget" would erase the conversation.
+        command = private & filters.UpdateType.MESSAGE
         # Groups and channels first: the bot is for private chats only.
         app.add_handler(MessageHandler(~private, self.not_private))
-        app.add_handler(CommandHandler("start", self.start, filters=private))
-        app.add_handler(CommandHandler("help", self.help, filters=private))
-        app.add_handler(CommandHandler("emergency", self.emergency, filters=private))
-        app.add_handler(CommandHandler("services", self.services, filters=private))
-        app.add_handler(CommandHandler("privacy", self.privacy, filters=private))
-        app.add_handler(CommandHandler("forget", self.forget, filters=private))
-        app.add_handler(CommandHandler("clear", self.clear, filters=private))
+        for name, handler in (("start", self.start), ("help", self.help),
+                              ("emergency", self.emergency), ("services", self.services),
+                              ("privacy", self.privacy), ("forget", self.forget),
+                              ("clear", self.clear)):
+            app.add_handler(CommandHandler(name, self._words_first(handler), filters=command))
         app.add_handler(CallbackQueryHandler(self.button))
-        edited = filters.UpdateType.EDITED_MESSAGE
-        app.add_handler(MessageHandler(edited, self.edited))
-        app.add_handler(MessageHandler(filters.COMMAND, self.unknown_command))
+        app.add_handler(MessageHandler(filters.UpdateType.EDITED, self.edited))
+        # Anything else typed, an unknown command included, is read as text by the engine.
         app.add_handler(MessageHandler(filters.TEXT, self.text))
         app.add_handler(MessageHandler(filters.ALL, self.not_text))
         app.add_error_handler(self.on_error)
+
+    def _words_first(self, handler: Any) -> Any:
+        """``handler``, after the crisis answer that words typed after the command need:
+        "/help he is hurting me right now" gets the emergency answer, then the help."""
+        async def handle(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+            words = (update.effective_message.text or "").split(None, 1)[1:]
+            unless = self.replies.emergency if handler == self.emergency else None
+            await self.crisis_first(update, words[0] if words else "", unless=unless)
+            await handler(update, context)
+        return handle
 
     # --- commands --------------------------------------------------------------
 
@@ -307,9 +321,6 @@ class SignpostBot:
                 logger.info("Telegram declined to delete some messages: %s", type(exc).__name__)
         await self.send(update, self.replies.cleared)
 
-    async def unknown_command(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        await self.send(update, self.replies.unknown_command)
-
     # --- messages --------------------------------------------------------------
 
     async def text(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -335,12 +346,14 @@ class SignpostBot:
         await self.send(update, self.replies.not_text)
 
     async def edited(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        text = update.effective_message.text or update.effective_message.caption or ""
-        if safety.assess(text):
-            await self.send(update, self.replies.emergency)
+        message = update.effective_message
+        await self.crisis_first(update, message.text or message.caption or "")
         await self.send(update, self.replies.edited)
 
     async def not_private(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        # Danger is answered wherever, and however often, it is written.
+        message = update.effective_message
+        await self.crisis_first(update, message.text or message.caption or "")
         chat = self.conversation(update)
         if chat in self._told_private_only:
             return
@@ -358,6 +371,29 @@ class SignpostBot:
             progress.replies = await self._ask_engine(update, text)
         for text, keyboard in progress.replies:
             await self.send(update, text, keyboard)
+
+    async def crisis_first(self, update: Update, text: str, unless: str | None = None) -> None:
+        """Send the crisis answer ``text`` needs, if any (and it is not ``unless``, the reply
+        about to follow), ahead of whatever else answers the update."""
+        if not text.strip():
+            return
+        progress = self._progress_of(update)
+        if progress.crisis is None:  # handled again after a failed send: same answer
+            progress.crisis = await self._assess(text)
+        if progress.crisis and progress.crisis != unless:
+            await self.send(update, progress.crisis)
+
+    async def _assess(self, text: str) -> str:
+        """The engine's crisis answer to ``text`` alone ("" for none); should the engine
+        fail, the crisis patterns still decide, with the emergency answer."""
+        try:
+            reply = await asyncio.wait_for(self.engine.crisis_reply(text),
+                                           self.settings.reply_timeout)
+            return reply.text if reply else ""
+        except Exception as exc:  # a time-out included
+            logger.error("The engine could not assess a message (%s); the crisis patterns did",
+                         type(exc).__name__)
+            return self.replies.emergency if safety.assess(text) else ""
 
     async def _ask_engine(self, update: Update, text: str) -> list[tuple[str, Any]]:
         """The engine's replies as (text, keyboard), or the fail-safe reply."""
