@@ -38,7 +38,7 @@ from sqlalchemy import func
 from bot import content, logs, project, safety
 from bot.rasa_plugins.store_guard import PROBE_ID, FailLoudTrackerStore
 from bot.rasa_plugins.nlg import SignpostNLG
-from bot.rasa_plugins.urgency import EMERGENCY, SELF_HARM_INTENTS, URGENCY
+from bot.rasa_plugins.urgency import SELF_HARM_INTENTS, URGENCY
 
 logger = logging.getLogger(__name__)
 
@@ -86,12 +86,7 @@ class Engine:
         # Payloads may name our own intents only; Rasa's built-in ones such as
         # /restart would silently wipe the conversation and answer nothing.
         self._payload_intents = frozenset(self._agent.domain.intents) - set(DEFAULT_INTENTS)
-        self._safety_replies = {
-            safety.Signal.DANGER: self._response_text("utter_emergency"),
-            safety.Signal.SELF_HARM: self._response_text("utter_self_harm"),
-        }
-        self._self_harm_replies = {self._response_text(name)
-                                   for name in ("utter_self_harm", "utter_self_harm_now")}
+        self.crisis = safety.CrisisAnswers.build(self._emergency_number, self._response_text)
 
     async def reload(self, model: Path) -> None:
         """Swap in a newly trained model without stopping.
@@ -168,9 +163,9 @@ class Engine:
         replies = [self._reply(m) for m in collector.messages if m.get("text")]
         # The whole message is read, even past the length the model sees.
         signal = safety.assess(text)
-        if signal and not self._safe_first(signal, replies):
+        if signal and not self.crisis.opens_safely(signal, [r.text for r in replies]):
             logger.warning("Safety guard put the %s answer first", signal.value)
-            replies.insert(0, Reply(self._safety_replies[signal]))
+            replies.insert(0, Reply(self.crisis.answer_to(signal)))
         return replies
 
     async def crisis_reply(self, text: str) -> Reply | None:
@@ -183,19 +178,11 @@ class Engine:
         signal = safety.assess(text)
         if signal is None and text.strip():
             parsed = await self._agent.parse_message(self._prepare(text))
-            if (parsed.get(URGENCY) or {}).get("level") == EMERGENCY:
+            if (parsed.get(URGENCY) or {}).get("level") == safety.DANGER:
                 intent = (parsed.get("intent") or {}).get("name")
                 signal = (safety.Signal.SELF_HARM if intent in SELF_HARM_INTENTS
                           else safety.Signal.DANGER)
-        return Reply(self._safety_replies[signal]) if signal else None
-
-    def _safe_first(self, signal: safety.Signal, replies: list[Reply]) -> bool:
-        """Whether the replies already open as a crisis needs: 999 in the first paragraph,
-        and for self-harm, the self-harm answer itself (Samaritans, what to tell 999)."""
-        if not replies or self._emergency_number not in replies[0].text.split("\n\n", 1)[0]:
-            return False
-        return signal is not safety.Signal.SELF_HARM or any(
-            r.text in self._self_harm_replies for r in replies)
+        return Reply(self.crisis.answer_to(signal)) if signal else None
 
     async def forget(self, conversation_id: str) -> None:
         """Erase everything stored about one conversation (the person asked us to)."""

@@ -83,3 +83,28 @@ def edit_yaml(path: Path, change) -> None:
     data = yaml.safe_load(path.read_text())
     change(data)
     path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False))
+
+
+# --- "safe first", as bot.safety defines it ----------------------------------------------
+
+
+def _texts_of(replies) -> list[str]:
+    return [r if isinstance(r, str) else r.get("text", "") if isinstance(r, dict) else r.text
+            for r in replies]
+
+
+def opens_safely(replies, signal=None) -> bool:
+    """Whether ``replies`` (Reply objects, dicts or strings) open as a crisis needs:
+    bot.safety's one definition, held to the crisis answers in the project's files."""
+    from bot import safety
+    from tools import evaluate
+
+    return evaluate.crisis_answers().opens_safely(signal or safety.Signal.DANGER,
+                                                  _texts_of(replies))
+
+
+def alarmed(replies) -> bool:
+    """Whether ``replies`` open with an emergency script: what a calm message must not get."""
+    from tools import evaluate
+
+    return evaluate.crisis_answers().alarmed(_texts_of(replies))

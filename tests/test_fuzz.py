@@ -25,6 +25,7 @@ from bot.channels.telegram.pseudonyms import Pseudonyms
 from bot.channels.telegram.splitting import TELEGRAM_LIMIT
 from bot.channels.telegram.app import Settings, build_application
 from tools.telegram_standin import TelegramStandIn
+from conftest import opens_safely
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", 300))
 ENGINE_EXAMPLES = EXAMPLES * 2 // 5
@@ -56,8 +57,9 @@ def test_the_engine_answers_anything(ask, new_id, text):
     for reply in replies:
         assert isinstance(reply.text, str) and reply.text.strip()
         assert not content.PLACEHOLDER.search(reply.text)
-    if safety.assess(text):
-        assert "999" in replies[0].text
+    signal = safety.assess(text)
+    if signal:
+        assert opens_safely(replies, signal), [r.text[:80] for r in replies]
 
 
 # --- Telegram updates -------------------------------------------------------------------

@@ -33,7 +33,8 @@ from bot.channels.telegram.pseudonyms import BadKey, load_key
 from bot.channels.telegram.app import (COMMANDS, Settings, SettingsError, build_application,
                               prepare_state_dir, webhook_secret_for)
 from bot.channels.telegram.delivery import HandledUpdates
-from conftest import write_endpoints
+from bot.safety import Signal
+from conftest import opens_safely, write_endpoints
 from tools.local_servers import free_port, wait_for_port
 from tools.telegram_standin import TelegramStandIn, button_update, message, text_update
 
@@ -122,8 +123,7 @@ def test_start_greets_and_says_what_the_bot_is_not(polling, standin):
 
 @pytest.mark.slow
 def test_danger_gets_999_first(polling, standin):
-    first = Chat(standin).say("please help he wont let me leave the flat")[0]
-    assert first.startswith("If you or anyone else is in danger right now, call 999")
+    assert opens_safely(Chat(standin).say("please help he wont let me leave the flat"))
 
 
 @pytest.mark.slow
@@ -201,7 +201,7 @@ def test_a_photo_caption_is_read_as_text(polling, standin):
     photo = [{"file_id": "p2", "file_unique_id": "u5", "width": 90, "height": 90}]
     update = {"message": message(chat.id, standin.next_message_id(), photo=photo,
                                  caption="hes hurting her right now")}
-    assert "999" in chat.send(update)[0]
+    assert opens_safely(chat.send(update))
 
 
 @pytest.mark.slow
@@ -213,7 +213,7 @@ def test_edited_messages_are_answered(polling, standin):
     danger = {"edited_message": {**message(chat.id, standin.next_message_id(),
                                            text="he is hurting me"), "edit_date": int(time.time())}}
     first, second = chat.send(danger, replies=2)
-    assert "999" in first and "edited a message" in second
+    assert opens_safely([first]) and "edited a message" in second
 
 
 @pytest.mark.slow
@@ -501,7 +501,7 @@ def test_webhook_mode_accepts_only_requests_with_the_secret(model, standin, tmp_
         update = {"update_id": 3, **text_update(chat, 3, "a child is being hurt right now")}
         assert _post(url, update, secret) == 200
         (reply,) = standin.wait_for_messages(chat, 1)
-        assert "999" in reply
+        assert opens_safely([reply])
         # Updates are answered in order, so a rejected update that got through would have
         # been answered before this one.
         assert standin.texts_to(chat) == [reply]
@@ -689,10 +689,6 @@ def test_a_chat_that_blocked_the_bot_is_given_up_not_retried(own_standin):
 # --- every text reaches safety: the real engine, in this process ------------------------
 
 
-def opening(text: str) -> str:
-    return text.split("\n\n", 1)[0]
-
-
 @pytest.fixture
 def real(engine, loop, own_standin):
     """run(test): the real PTB application and the real engine, polling a stand-in."""
@@ -702,7 +698,7 @@ def real(engine, loop, own_standin):
 def test_danger_behind_an_unknown_command_gets_999_first_and_samaritans(real, own_standin):
     def test():
         replies = Chat(own_standin).say("/kill myself tonight")
-        assert "999" in opening(replies[0]) and "116 123" in replies[0], replies
+        assert opens_safely(replies, Signal.SELF_HARM) and "116 123" in replies[0], replies
     real(test)
 
 
@@ -736,7 +732,7 @@ def test_an_edited_command_runs_nothing_and_edited_danger_gets_999_first(
                                      "entities": [{"type": "bot_command", "offset": 0,
                                                    "length": 6}]}}
         first, second = chat.send(danger, replies=2)
-        assert "999" in opening(first) and "edited a message" in second
+        assert opens_safely([first]) and "edited a message" in second
         return chat
     chats = []
     real(lambda: chats.append(test()))
@@ -753,7 +749,7 @@ def test_danger_in_a_group_gets_999_after_the_notice_has_gone_out(real, own_stan
                 for text in ("hello bot", "hello again", "he is hurting me right now")]
         own_standin.wait_until(lambda: own_standin.confirmed(said[-1]))
         notice, danger = own_standin.texts_to(group)
-        assert "only talk in private chats" in notice and "999" in opening(danger)
+        assert "only talk in private chats" in notice and opens_safely([danger])
     real(test)
 
 
