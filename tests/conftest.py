@@ -108,3 +108,21 @@ def alarmed(replies) -> bool:
     from tools import evaluate
 
     return evaluate.crisis_answers().alarmed(_texts_of(replies))
+
+
+@pytest.fixture
+def safety_off(monkeypatch):
+    """The urgency component and the engine's guard switched off, for control tests:
+    a check of safety that still passes like this checks nothing.
+
+    The crisis patterns answer nothing (the guard and the component both ask them),
+    the urgency classifier scores nothing, and the component no longer reweighs the
+    intent classifier's guess. Rasa's graph holds the component's ``process``, not
+    what it calls, so patching those is enough for a model already loaded.
+    """
+    from bot import safety
+    from bot.rasa_plugins.urgency import UrgencyClassifier
+
+    monkeypatch.setattr(safety, "assess", lambda text: None)
+    monkeypatch.setattr(UrgencyClassifier, "score", lambda self, text: 0.0)
+    monkeypatch.setattr(UrgencyClassifier, "_soften", lambda self, message, score: None)
