@@ -45,6 +45,7 @@ from telegram import (
     LinkPreviewOptions,
     Update,
 )
+from telegram.constants import BulkRequestLimit
 from telegram.error import BadRequest, Forbidden, InvalidToken, NetworkError, TelegramError
 from telegram.ext import (
     AIORateLimiter,
@@ -78,7 +79,7 @@ MAX_RETRY_PAUSE = 60.0
 # Telegram lets a bot delete messages in a private chat for 48 hours; /clear
 # asks for the most recent ones by id, in the batches the API accepts.
 CLEAR_RECENT_MESSAGES = 1000
-DELETE_BATCH = 100
+DELETE_BATCH = BulkRequestLimit.MAX_LIMIT
 
 COMMANDS = [
     ("start", "What this bot is, and what it is not"),
@@ -89,6 +90,7 @@ COMMANDS = [
     ("forget", "Erase this conversation from the bot's memory"),
     ("clear", "Delete recent messages from this chat"),
 ]
+_COMMAND_NAMES = frozenset(name for name, _ in COMMANDS)
 
 
 class SettingsError(ValueError):
@@ -277,9 +279,8 @@ class SignpostBot:
         """``handler``, after the crisis answer that words typed after the command need:
         "/help he is hurting me right now" gets the emergency answer, then the help."""
         async def handle(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-            words = (update.effective_message.text or "").split(None, 1)[1:]
             unless = self.replies.emergency if handler == self.emergency else None
-            await self.crisis_first(update, words[0] if words else "", unless=unless)
+            await self.crisis_first(update, typed_words(update.effective_message), unless=unless)
             await handler(update, context)
         return handle
 
@@ -346,14 +347,12 @@ class SignpostBot:
         await self.send(update, self.replies.not_text)
 
     async def edited(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        message = update.effective_message
-        await self.crisis_first(update, message.text or message.caption or "")
+        await self.crisis_first(update, typed_words(update.effective_message))
         await self.send(update, self.replies.edited)
 
     async def not_private(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         # Danger is answered wherever, and however often, it is written.
-        message = update.effective_message
-        await self.crisis_first(update, message.text or message.caption or "")
+        await self.crisis_first(update, typed_words(update.effective_message))
         chat = self.conversation(update)
         if chat in self._told_private_only:
             return
@@ -488,6 +487,17 @@ class SignpostBot:
                 await self._send_failsafe(update, self._progress_of(update), error)
             except _GaveUp:
                 pass
+
+
+def typed_words(message: Any) -> str:
+    """What a person wrote in ``message``, as the crisis assessment reads it: the name of
+    one of our commands is not part of it ("/help" asks for the menu, not for help now);
+    any other leading "/word" is ("/kill myself tonight")."""
+    text = message.text or message.caption or ""
+    head, *rest = text.split(None, 1) or [""]
+    if head.startswith("/") and head[1:].split("@", 1)[0].lower() in _COMMAND_NAMES:
+        return rest[0] if rest else ""
+    return text
 
 
 def _keyboard(buttons: Any) -> InlineKeyboardMarkup | None:
