@@ -17,6 +17,7 @@ emergency answer is put first.
 from __future__ import annotations
 
 import asyncio
+import copy
 import json
 import logging
 import re
@@ -92,8 +93,8 @@ class Engine:
         """Swap in a newly trained model without stopping.
 
         The new model is loaded on a worker thread while the current one keeps
-        answering; Rasa replaces its processor only once loading has worked, so
-        a model that fails to load raises here and leaves the old one serving.
+        answering, and is swapped in only once loading has worked, so a model
+        that fails to load raises here and leaves the old one serving.
         Conversations and stores are untouched.
 
         The service directory is read again with it, by a new NLG that only the
@@ -107,13 +108,14 @@ class Engine:
             nlg = SignpostNLG(self._nlg_endpoint)
         except content.ContentError as exc:
             raise EngineError(f"The service directory has problems:\n{exc}") from None
-        previous, self._agent.nlg = self._agent.nlg, nlg  # Rasa hands it to the new processor
+        # Rasa's load_model puts the new processor in place before it gives the new NLG
+        # its responses, so a message answered in between would get no text at all.
+        # It loads into a copy of the agent instead, swapped in whole once loaded.
+        staged = copy.copy(self._agent)
+        staged.nlg = nlg  # Rasa hands it to the new processor
         loop = asyncio.get_running_loop()
-        try:
-            await loop.run_in_executor(None, self._agent.load_model, str(model))
-        except BaseException:
-            self._agent.nlg = previous
-            raise
+        await loop.run_in_executor(None, staged.load_model, str(model))
+        vars(self._agent).update(vars(staged))  # on the loop: no message sees half a swap
         self.model = Path(model)
         self._learn_domain()
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from bot import content
@@ -148,3 +150,22 @@ def test_danger_past_the_length_the_model_reads_still_leads_with_the_emergency_a
     assert opens_safely(ask(conversation, "blah " * 600 + "he is hitting me right now"))
     replies = ask(new_id(), "x " * 1500 + "i have taken an overdose")
     assert opens_safely(replies, Signal.SELF_HARM)
+
+
+def test_a_message_during_a_model_swap_is_answered_by_the_model_still_serving(
+        engine, model, loop, new_id, monkeypatch):
+    """Rasa's load_model makes the new processor before it gives the new NLG its
+    responses; a message answered in that instant must still get a real answer."""
+    from rasa.core.agent import Agent
+
+    during: list = []
+    set_fingerprint = Agent._set_fingerprint
+
+    def mid_swap(agent, fingerprint=None):  # on the loading thread, between the two
+        asking = engine.respond(new_id(), "how do i report a concern about a child")
+        during.append(asyncio.run_coroutine_threadsafe(asking, loop).result(60))
+        set_fingerprint(agent, fingerprint)
+
+    monkeypatch.setattr(Agent, "_set_fingerprint", mid_swap)
+    loop.run_until_complete(engine.reload(model))
+    assert during and "101" in texts(during[0])
