@@ -27,7 +27,7 @@ from bot.engine import Engine
 logger = logging.getLogger(__name__)
 
 MAX_LINE_BYTES = 1_000_000  # far past any real request; the rest of a longer line is skipped
-MAX_TEXT_CHARS = MessageLimit.MAX_TEXT_LENGTH  # the longest message Telegram delivers
+MAX_TEXT_CHARS = int(MessageLimit.MAX_TEXT_LENGTH)  # the longest message Telegram delivers
 MAX_ID_CHARS = 200
 _TOO_LONG = object()
 

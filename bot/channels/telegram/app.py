@@ -79,7 +79,7 @@ MAX_RETRY_PAUSE = 60.0
 # Telegram lets a bot delete messages in a private chat for 48 hours; /clear
 # asks for the most recent ones by id, in the batches the API accepts.
 CLEAR_RECENT_MESSAGES = 1000
-DELETE_BATCH = BulkRequestLimit.MAX_LIMIT
+DELETE_BATCH = int(BulkRequestLimit.MAX_LIMIT)
 
 COMMANDS = [
     ("start", "What this bot is, and what it is not"),

@@ -11,7 +11,7 @@ import re
 
 from telegram.constants import MessageLimit
 
-TELEGRAM_LIMIT = MessageLimit.MAX_TEXT_LENGTH
+TELEGRAM_LIMIT = int(MessageLimit.MAX_TEXT_LENGTH)  # PTB's enum member formats as its name
 _BREAKS = [re.compile(r"\n\s*\n"), re.compile(r"\n"), re.compile(r"(?<=[.!?])\s+"), re.compile(r"\s+")]
 
 
