@@ -4,6 +4,7 @@ an engine on a throwaway SQLite tracker store."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import shutil
 import uuid
 from pathlib import Path
@@ -88,6 +89,13 @@ def edit_yaml(path: Path, change) -> None:
 # --- "safe first", as bot.safety defines it ----------------------------------------------
 
 
+@functools.lru_cache(maxsize=1)
+def _crisis_answers():
+    from tools import evaluate
+
+    return evaluate.crisis_answers()
+
+
 def _texts_of(replies) -> list[str]:
     return [r if isinstance(r, str) else r.get("text", "") if isinstance(r, dict) else r.text
             for r in replies]
@@ -97,17 +105,13 @@ def opens_safely(replies, signal=None) -> bool:
     """Whether ``replies`` (Reply objects, dicts or strings) open as a crisis needs:
     bot.safety's one definition, held to the crisis answers in the project's files."""
     from bot import safety
-    from tools import evaluate
 
-    return evaluate.crisis_answers().opens_safely(signal or safety.Signal.DANGER,
-                                                  _texts_of(replies))
+    return _crisis_answers().opens_safely(signal or safety.Signal.DANGER, _texts_of(replies))
 
 
 def alarmed(replies) -> bool:
     """Whether ``replies`` open with an emergency script: what a calm message must not get."""
-    from tools import evaluate
-
-    return evaluate.crisis_answers().alarmed(_texts_of(replies))
+    return _crisis_answers().alarmed(_texts_of(replies))
 
 
 @pytest.fixture

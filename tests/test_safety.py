@@ -21,10 +21,15 @@ def test_the_sets_are_big_enough():
     assert len(CRISIS) >= 60 and len(ORDINARY) >= 60
 
 
+@pytest.fixture(scope="module")
+def report(engine, loop) -> evaluate.CrisisReport:
+    """The crisis sets through the engine once, for the checks below (as make evaluate)."""
+    return loop.run_until_complete(evaluate.crisis_report(engine))
+
+
 @pytest.mark.parametrize("message", CRISIS)
-def test_crisis_message_gets_999_in_the_first_reply(ask, new_id, message):
-    replies = ask(new_id(), message)
-    assert opens_safely(replies, evaluate.crisis_signal(message)), [r.text[:80] for r in replies]
+def test_crisis_message_opens_safely(report, message):
+    assert message not in report.missed  # bot.safety.opens_safely, in crisis_report
 
 
 def test_the_safety_layer_alone_catches_every_crisis_message():
@@ -32,8 +37,7 @@ def test_the_safety_layer_alone_catches_every_crisis_message():
     assert missed == []
 
 
-def test_false_alarms_on_ordinary_questions_stay_under_5_percent(engine, loop):
-    report = loop.run_until_complete(evaluate.crisis_report(engine))
+def test_false_alarms_on_ordinary_questions_stay_under_5_percent(report):
     assert report.false_alarm_rate <= evaluate.FALSE_ALARM_LIMIT, report.false_alarms
 
 
