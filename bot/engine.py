@@ -17,6 +17,7 @@ emergency answer is put first.
 from __future__ import annotations
 
 import asyncio
+import copy
 import json
 import logging
 import re
@@ -38,6 +39,7 @@ from sqlalchemy import func
 from bot import content, logs, project, safety
 from bot.rasa_plugins.store_guard import PROBE_ID, FailLoudTrackerStore
 from bot.rasa_plugins.nlg import SignpostNLG
+from bot.rasa_plugins.urgency import SELF_HARM_INTENTS, URGENCY
 
 logger = logging.getLogger(__name__)
 
@@ -85,19 +87,14 @@ class Engine:
         # Payloads may name our own intents only; Rasa's built-in ones such as
         # /restart would silently wipe the conversation and answer nothing.
         self._payload_intents = frozenset(self._agent.domain.intents) - set(DEFAULT_INTENTS)
-        self._safety_replies = {
-            safety.Signal.DANGER: self._response_text("utter_emergency"),
-            safety.Signal.SELF_HARM: self._response_text("utter_self_harm"),
-        }
-        self._self_harm_replies = {self._response_text(name)
-                                   for name in ("utter_self_harm", "utter_self_harm_now")}
+        self.crisis = safety.CrisisAnswers.build(self._emergency_number, self._response_text)
 
     async def reload(self, model: Path) -> None:
         """Swap in a newly trained model without stopping.
 
         The new model is loaded on a worker thread while the current one keeps
-        answering; Rasa replaces its processor only once loading has worked, so
-        a model that fails to load raises here and leaves the old one serving.
+        answering, and is swapped in only once loading has worked, so a model
+        that fails to load raises here and leaves the old one serving.
         Conversations and stores are untouched.
 
         The service directory is read again with it, by a new NLG that only the
@@ -111,13 +108,14 @@ class Engine:
             nlg = SignpostNLG(self._nlg_endpoint)
         except content.ContentError as exc:
             raise EngineError(f"The service directory has problems:\n{exc}") from None
-        previous, self._agent.nlg = self._agent.nlg, nlg  # Rasa hands it to the new processor
+        # Rasa's load_model puts the new processor in place before it gives the new NLG
+        # its responses, so a message answered in between would get no text at all.
+        # It loads into a copy of the agent instead, swapped in whole once loaded.
+        staged = copy.copy(self._agent)
+        staged.nlg = nlg  # Rasa hands it to the new processor
         loop = asyncio.get_running_loop()
-        try:
-            await loop.run_in_executor(None, self._agent.load_model, str(model))
-        except BaseException:
-            self._agent.nlg = previous
-            raise
+        await loop.run_in_executor(None, staged.load_model, str(model))
+        vars(self._agent).update(vars(staged))  # on the loop: no message sees half a swap
         self.model = Path(model)
         self._learn_domain()
 
@@ -168,18 +166,26 @@ class Engine:
         replies = [self._reply(m) for m in collector.messages if m.get("text")]
         # The whole message is read, even past the length the model sees.
         signal = safety.assess(text)
-        if signal and not self._safe_first(signal, replies):
+        if signal and not self.crisis.opens_safely(signal, [r.text for r in replies]):
             logger.warning("Safety guard put the %s answer first", signal.value)
-            replies.insert(0, Reply(self._safety_replies[signal]))
+            replies.insert(0, Reply(self.crisis.answer_to(signal)))
         return replies
 
-    def _safe_first(self, signal: safety.Signal, replies: list[Reply]) -> bool:
-        """Whether the replies already open as a crisis needs: 999 in the first paragraph,
-        and for self-harm, the self-harm answer itself (Samaritans, what to tell 999)."""
-        if not replies or self._emergency_number not in replies[0].text.split("\n\n", 1)[0]:
-            return False
-        return signal is not safety.Signal.SELF_HARM or any(
-            r.text in self._self_harm_replies for r in replies)
+    async def crisis_reply(self, text: str) -> Reply | None:
+        """The crisis answer ``text`` needs on its own, if any; no conversation records it.
+
+        For words a person sends that do not go through the dialogue (after a
+        known command, in an edit, in a group chat): they get the same
+        assessment as a message, the crisis patterns and the urgency classifier.
+        """
+        signal = safety.assess(text)
+        if signal is None and text.strip():
+            parsed = await self._agent.parse_message(self._prepare(text))
+            if (parsed.get(URGENCY) or {}).get("level") == safety.DANGER:
+                intent = (parsed.get("intent") or {}).get("name")
+                signal = (safety.Signal.SELF_HARM if intent in SELF_HARM_INTENTS
+                          else safety.Signal.DANGER)
+        return Reply(self.crisis.answer_to(signal)) if signal else None
 
     async def forget(self, conversation_id: str) -> None:
         """Erase everything stored about one conversation (the person asked us to)."""

@@ -12,9 +12,11 @@ requests. We cannot vet each of those lines, so unless
   ``%s``-style value replaced by ``<redacted>``;
 * a library's record below WARNING without separate values is dropped: its text
   was formatted before it reached us (an f-string), so text may be baked in;
+* a Python warning (``py.warnings``) keeps its category and where it was
+  raised, not its words: a library's warning may quote the message (Rasa's
+  "Failed to parse arguments in line '/affirm{...}'" for payload-shaped text);
 * our own ``bot`` loggers pass unchanged: they log no message text (the one
-  line that does is behind the same variable); so do Python warnings
-  (``py.warnings``), which are about code, not conversations.
+  line that does is behind the same variable).
 
 Warnings and errors from libraries are kept, so a failing service still says
 why. Those we checked (Rasa's processor, agent, stores; PTB) name at most a
@@ -30,8 +32,12 @@ from typing import Any
 
 ENV = "SIGNPOST_LOG_MESSAGE_TEXT"
 REDACTED = "<redacted>"
-TRUSTED = ("bot", "py.warnings")
+TRUSTED = ("bot",)
+WARNINGS = "py.warnings"  # the logger logging.captureWarnings writes to
 
+# How warnings.formatwarning begins: "path:line: Category: " (Rasa adds colour codes).
+_WARNING_HEAD = re.compile(r"^\s*(?P<where>\S.*?:\d+): (?P<category>[A-Za-z_][\w.]*): ")
+_COLOUR = re.compile(r"\x1b\[[0-9;]*m")
 # A printf-style conversion: %s, %r, %d, %(name)s, %-10.3f, ... (%% is a literal).
 _CONVERSION = re.compile(r"%(?:\([^)]*\))?[#0 +\-]*(?:\*|\d+)?(?:\.(?:\*|\d+))?[hlL]?[a-zA-Z%]")
 
@@ -62,6 +68,11 @@ class MessageTextFilter(logging.Filter):
         if any(record.name == name or record.name.startswith(name + ".") for name in TRUSTED):
             return True
         if isinstance(record.msg, Scrubbed):
+            return True
+        if record.name == WARNINGS:
+            head = _WARNING_HEAD.match(_COLOUR.sub("", record.getMessage()))
+            record.msg = f"{head['where']}: {head['category']}: {REDACTED}" if head else REDACTED
+            record.args = None
             return True
         if record.args:
             record.msg = _CONVERSION.sub(

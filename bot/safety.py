@@ -28,11 +28,74 @@ from __future__ import annotations
 
 import enum
 import re
+from dataclasses import dataclass
+from typing import Callable, Collection, Mapping, Sequence
 
 
 class Signal(enum.Enum):
     DANGER = "danger"  # someone may be in danger now: 999
     SELF_HARM = "self_harm"  # suicide or self-harm: 999 if in danger, and Samaritans
+
+
+# The urgency decision's levels (bot.rasa_plugins.urgency writes them into Rasa's
+# parse data): DANGER, someone may be in danger now, so 999 opens the first reply;
+# RISK, a weaker sign, so the first reply carries 999 somewhere.
+DANGER, RISK = Signal.DANGER.value, "risk"
+
+# The answers written for a crisis, by name in domain.yml. Each opens with 999, so
+# nothing is put on top of them. ANSWER_TO is what a signal gets when nothing else did.
+ANSWER_TO = {Signal.DANGER: "utter_emergency", Signal.SELF_HARM: "utter_self_harm"}
+SELF_HARM_RESPONSES = frozenset({"utter_self_harm", "utter_self_harm_now"})
+# The scripts for danger now ("call 999 now"): the alarm a calm message must never open with.
+ALARMS = frozenset({"utter_emergency", "utter_self_harm_now"})
+CRISIS_RESPONSES = frozenset(ANSWER_TO.values()) | SELF_HARM_RESPONSES | ALARMS
+
+
+def opening(text: str) -> str:
+    """A message's first paragraph: what a person in a hurry reads."""
+    return text.strip().split("\n\n", 1)[0]
+
+
+def opens_safely(signal: Signal | None, replies: Sequence[str], emergency_number: str,
+                 self_harm_answers: Collection[str] = ()) -> bool:
+    """Whether ``replies`` open as ``signal`` needs: THE definition of "safe first".
+
+    The emergency number in the first paragraph of the first message, and for
+    self-harm the self-harm answer itself (Samaritans, what to tell 999) among
+    them. A number further down does not count: nearly every answer mentions
+    999 somewhere.
+    """
+    if signal is None:
+        return True
+    if not replies or emergency_number not in opening(replies[0]):
+        return False
+    return signal is not Signal.SELF_HARM or any(r in self_harm_answers for r in replies)
+
+
+@dataclass(frozen=True)
+class CrisisAnswers:
+    """The crisis answers as a person receives them (numbers filled in), and what
+    they mean for a set of replies. Whoever holds the directory and the responses
+    builds one: the engine, from its model; the evaluation, from the project."""
+
+    emergency_number: str
+    texts: Mapping[str, str]  # a CRISIS_RESPONSES name -> its text
+
+    @classmethod
+    def build(cls, emergency_number: str, text_of: Callable[[str], str]) -> "CrisisAnswers":
+        return cls(emergency_number, {name: text_of(name) for name in sorted(CRISIS_RESPONSES)})
+
+    def answer_to(self, signal: Signal) -> str:
+        return self.texts[ANSWER_TO[signal]]
+
+    def opens_safely(self, signal: Signal | None, replies: Sequence[str]) -> bool:
+        return opens_safely(signal, replies, self.emergency_number,
+                            [self.texts[name] for name in SELF_HARM_RESPONSES])
+
+    def alarmed(self, replies: Sequence[str]) -> bool:
+        """Whether the replies open with one of the ALARMS: what a calm message must
+        not get (999 on top of an ordinary answer is not an alarm)."""
+        return bool(replies) and opening(replies[0]) in {opening(self.texts[n]) for n in ALARMS}
 
 
 _TEXT_SPEAK = {

@@ -4,6 +4,7 @@ an engine on a throwaway SQLite tracker store."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import shutil
 import uuid
 from pathlib import Path
@@ -83,3 +84,49 @@ def edit_yaml(path: Path, change) -> None:
     data = yaml.safe_load(path.read_text())
     change(data)
     path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False))
+
+
+# --- "safe first", as bot.safety defines it ----------------------------------------------
+
+
+@functools.lru_cache(maxsize=1)
+def _crisis_answers():
+    from tools import evaluate
+
+    return evaluate.crisis_answers()
+
+
+def _texts_of(replies) -> list[str]:
+    return [r if isinstance(r, str) else r.get("text", "") if isinstance(r, dict) else r.text
+            for r in replies]
+
+
+def opens_safely(replies, signal=None) -> bool:
+    """Whether ``replies`` (Reply objects, dicts or strings) open as a crisis needs:
+    bot.safety's one definition, held to the crisis answers in the project's files."""
+    from bot import safety
+
+    return _crisis_answers().opens_safely(signal or safety.Signal.DANGER, _texts_of(replies))
+
+
+def alarmed(replies) -> bool:
+    """Whether ``replies`` open with an emergency script: what a calm message must not get."""
+    return _crisis_answers().alarmed(_texts_of(replies))
+
+
+@pytest.fixture
+def safety_off(monkeypatch):
+    """The urgency component and the engine's guard switched off, for control tests:
+    a check of safety that still passes like this checks nothing.
+
+    The crisis patterns answer nothing (the guard and the component both ask them),
+    the urgency classifier scores nothing, and the component no longer reweighs the
+    intent classifier's guess. Rasa's graph holds the component's ``process``, not
+    what it calls, so patching those is enough for a model already loaded.
+    """
+    from bot import safety
+    from bot.rasa_plugins.urgency import UrgencyClassifier
+
+    monkeypatch.setattr(safety, "assess", lambda text: None)
+    monkeypatch.setattr(UrgencyClassifier, "score", lambda self, text: 0.0)
+    monkeypatch.setattr(UrgencyClassifier, "_soften", lambda self, message, score: None)

@@ -10,7 +10,7 @@ import threading
 
 import pytest
 
-from conftest import write_endpoints
+from conftest import alarmed, opens_safely, write_endpoints
 
 # Generous: the first answer waits for the model to load on a busy CI machine.
 ANSWER_TIMEOUT = 180
@@ -69,7 +69,7 @@ def test_reporting_question_is_answered_with_101(converse):
 
 def test_danger_now_is_answered_with_999(converse):
     answer = converse.say("tester-2", "a child is being hurt right now")
-    assert "999" in answer["replies"][0]["text"]
+    assert opens_safely(answer["replies"])
 
 
 def test_two_conversations_keep_their_own_state(converse):
@@ -77,9 +77,9 @@ def test_two_conversations_keep_their_own_state(converse):
     assert asked["replies"][0]["buttons"][0]["payload"] == "/affirm"
     # A different conversation saying "yes" has not been asked anything.
     elsewhere = converse.say("stranger", "yes")
-    assert "call 999 now" not in reply_text(elsewhere)
+    assert not alarmed(elsewhere["replies"])
     back = converse.say("parent", "yes")
-    assert "call 999 now" in back["replies"][0]["text"]
+    assert alarmed(back["replies"])
 
 
 def test_malformed_lines_get_an_error_and_the_run_goes_on(converse):
@@ -169,7 +169,7 @@ def test_a_number_and_a_string_id_are_different_conversations(converse):
     assert asked["replies"][0]["buttons"][0]["payload"] == "/affirm"
     as_string = converse.send(json.dumps({"conversation": "7", "text": "yes"}))
     assert as_string["conversation"] == "7"
-    assert "call 999 now" not in reply_text(as_string)
+    assert not alarmed(as_string["replies"])
     back = converse.send(json.dumps({"conversation": 7, "text": "yes"}))
-    assert "call 999 now" in back["replies"][0]["text"]
+    assert alarmed(back["replies"])
 

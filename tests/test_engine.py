@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from bot import content
 from bot.engine import Engine, EngineError
-from conftest import texts
+from bot.safety import Signal
+from conftest import alarmed, opens_safely, texts
 
 
 def test_greeting_says_what_the_bot_is_and_is_not(ask, new_id):
@@ -24,8 +27,7 @@ def test_reporting_a_concern_is_answered_with_101(ask, new_id):
 
 
 def test_danger_now_gets_999_in_the_first_reply(ask, new_id):
-    replies = ask(new_id(), "a child is being hurt right now")
-    assert replies and "999" in replies[0].text
+    assert opens_safely(ask(new_id(), "a child is being hurt right now"))
 
 
 def test_worry_asks_about_danger_with_buttons_and_each_button_answers(ask, new_id):
@@ -36,7 +38,7 @@ def test_worry_asks_about_danger_with_buttons_and_each_button_answers(ask, new_i
     assert "Yes" in yes.title and "No" in no.title
 
     ask(second, "i'm worried about my daughter")
-    assert "999" in ask(first, yes.payload)[0].text
+    assert opens_safely(ask(first, yes.payload))
     not_now = texts(ask(second, no.payload))
     assert "101" in not_now and "URN 165 18/2/15" in not_now
 
@@ -46,8 +48,8 @@ def test_conversations_are_kept_apart(ask, new_id):
     ask(asked, "im worried about a child")
     in_context = ask(asked, "yes")
     out_of_context = ask(never_asked, "yes")
-    assert "call 999 now" in in_context[0].text
-    assert "call 999 now" not in texts(out_of_context)
+    assert alarmed(in_context)  # "yes, someone is in danger now"
+    assert not alarmed(out_of_context)
     assert "not sure I understood" in texts(out_of_context)
 
 
@@ -138,14 +140,32 @@ def test_a_risky_message_after_a_2015_answer_gets_999_first_not_the_statements_w
     conversation = new_id()
     ask(conversation, "how much money did the police put into tackling it")
     replies = ask(conversation, "i'm hiding in the toilet")
-    assert "999" in replies[0].text.split("\n\n")[0]
+    assert opens_safely(replies)
     assert "own words" not in texts(replies)
 
 
 def test_danger_past_the_length_the_model_reads_still_leads_with_the_emergency_answer(ask, new_id):
     conversation = new_id()
     ask(conversation, "how much money did the police put into tackling it")
-    replies = ask(conversation, "blah " * 600 + "he is hitting me right now")
-    assert "999" in replies[0].text.split("\n\n")[0]
+    assert opens_safely(ask(conversation, "blah " * 600 + "he is hitting me right now"))
     replies = ask(new_id(), "x " * 1500 + "i have taken an overdose")
-    assert "999" in replies[0].text.split("\n\n")[0] and "Samaritans" in texts(replies)
+    assert opens_safely(replies, Signal.SELF_HARM)
+
+
+def test_a_message_during_a_model_swap_is_answered_by_the_model_still_serving(
+        engine, model, loop, new_id, monkeypatch):
+    """Rasa's load_model makes the new processor before it gives the new NLG its
+    responses; a message answered in that instant must still get a real answer."""
+    from rasa.core.agent import Agent
+
+    during: list = []
+    set_fingerprint = Agent._set_fingerprint
+
+    def mid_swap(agent, fingerprint=None):  # on the loading thread, between the two
+        asking = engine.respond(new_id(), "how do i report a concern about a child")
+        during.append(asyncio.run_coroutine_threadsafe(asking, loop).result(60))
+        set_fingerprint(agent, fingerprint)
+
+    monkeypatch.setattr(Agent, "_set_fingerprint", mid_swap)
+    loop.run_until_complete(engine.reload(model))
+    assert during and "101" in texts(during[0])

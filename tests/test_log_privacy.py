@@ -10,6 +10,7 @@ import logging
 import os
 import subprocess
 import sys
+import warnings
 
 import pytest
 
@@ -161,3 +162,40 @@ def test_the_variable_turns_the_filter_off(monkeypatch):
     monkeypatch.setenv(redaction.ENV, "0")
     redaction.install([handler])
     assert len(handler.filters) == 1
+
+
+def test_a_warning_that_quotes_a_payload_shaped_message_keeps_only_its_kind(engine, loop, new_id):
+    """Rasa warns with the whole text of a payload it cannot parse ("/affirm{...}",
+    which a photo caption can carry), through Python's warnings: -v shows them."""
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.addFilter(redaction.MessageTextFilter())
+    warnings_logger = logging.getLogger("py.warnings")
+    level = warnings_logger.level
+    warnings_logger.addHandler(handler)
+    warnings_logger.setLevel(logging.WARNING)  # as with -v
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("always")
+            logging.captureWarnings(True)
+            try:
+                replies = loop.run_until_complete(
+                    engine.respond(new_id(), '/affirm{"%s": "%s"}' % (SECRET, MESSAGE)))
+            finally:
+                logging.captureWarnings(False)
+    finally:
+        warnings_logger.removeHandler(handler)
+        warnings_logger.setLevel(level)
+    assert replies
+    logged = stream.getvalue()
+    assert "UserWarning: <redacted>" in logged  # the warning was logged, by its kind
+    assert SECRET not in logged
+
+
+@pytest.mark.slow
+def test_converse_with_v_logs_no_payload_shaped_text(model, tmp_path):
+    line = json.dumps({"conversation": "privacy", "text": '/affirm{"%s": 1}' % SECRET}) + "\n"
+    done = run_bot(["converse", "--jsonl", "--model", str(model)], line, tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "UserWarning" in done.stderr  # Rasa did warn about it
+    assert SECRET not in done.stderr

@@ -25,6 +25,7 @@ import pytest
 
 from bot import content
 from bot.engine import Button, Reply
+from rasa.shared.core.events import UserUttered
 from bot.channels.telegram.fixed_replies import FixedReplies
 from bot.channels.telegram.pseudonyms import Pseudonyms
 from bot.channels.telegram.splitting import TELEGRAM_LIMIT, split_message
@@ -32,7 +33,8 @@ from bot.channels.telegram.pseudonyms import BadKey, load_key
 from bot.channels.telegram.app import (COMMANDS, Settings, SettingsError, build_application,
                               prepare_state_dir, webhook_secret_for)
 from bot.channels.telegram.delivery import HandledUpdates
-from conftest import write_endpoints
+from bot.safety import Signal
+from conftest import opens_safely, write_endpoints
 from tools.local_servers import free_port, wait_for_port
 from tools.telegram_standin import TelegramStandIn, button_update, message, text_update
 
@@ -121,8 +123,7 @@ def test_start_greets_and_says_what_the_bot_is_not(polling, standin):
 
 @pytest.mark.slow
 def test_danger_gets_999_first(polling, standin):
-    first = Chat(standin).say("please help he wont let me leave the flat")[0]
-    assert first.startswith("If you or anyone else is in danger right now, call 999")
+    assert opens_safely(Chat(standin).say("please help he wont let me leave the flat"))
 
 
 @pytest.mark.slow
@@ -149,7 +150,7 @@ def test_every_command_answers(polling, standin):
     assert "/forget" in privacy and "7 days" in privacy
     assert "erased this conversation" in chat.say("/forget")[0]
     assert "last 48 hours" in chat.say("/clear")[0]
-    assert "don't know that command" in chat.say("/whatever")[0]
+    assert "999" in chat.say("/whatever")[0]  # read as text: the fallback
 
 
 @pytest.mark.slow
@@ -200,7 +201,7 @@ def test_a_photo_caption_is_read_as_text(polling, standin):
     photo = [{"file_id": "p2", "file_unique_id": "u5", "width": 90, "height": 90}]
     update = {"message": message(chat.id, standin.next_message_id(), photo=photo,
                                  caption="hes hurting her right now")}
-    assert "999" in chat.send(update)[0]
+    assert opens_safely(chat.send(update))
 
 
 @pytest.mark.slow
@@ -212,7 +213,7 @@ def test_edited_messages_are_answered(polling, standin):
     danger = {"edited_message": {**message(chat.id, standin.next_message_id(),
                                            text="he is hurting me"), "edit_date": int(time.time())}}
     first, second = chat.send(danger, replies=2)
-    assert "999" in first and "edited a message" in second
+    assert opens_safely([first]) and "edited a message" in second
 
 
 @pytest.mark.slow
@@ -500,7 +501,7 @@ def test_webhook_mode_accepts_only_requests_with_the_secret(model, standin, tmp_
         update = {"update_id": 3, **text_update(chat, 3, "a child is being hurt right now")}
         assert _post(url, update, secret) == 200
         (reply,) = standin.wait_for_messages(chat, 1)
-        assert "999" in reply
+        assert opens_safely([reply])
         # Updates are answered in order, so a rejected update that got through would have
         # been answered before this one.
         assert standin.texts_to(chat) == [reply]
@@ -555,8 +556,9 @@ def own_standin():
 
 
 def run_in_process(standin: TelegramStandIn, engine: MisbehavingEngine, test, timeout: float = 0.5,
-                   send_retry: float = 30.0, state_dir: Path | None = None):
-    """Run the real PTB application in this process, polling the stand-in."""
+                   send_retry: float = 30.0, state_dir: Path | None = None, loop=None):
+    """Run the real PTB application in this process, polling the stand-in (on ``loop``,
+    the real engine's, when given)."""
     import tempfile
 
     settings = Settings(token=TOKEN, base_url=standin.base_url, reply_timeout=timeout,
@@ -580,7 +582,10 @@ def run_in_process(standin: TelegramStandIn, engine: MisbehavingEngine, test, ti
                 await app.stop()
                 await app.post_stop(app)
 
-    asyncio.run(main())
+    if loop is None:
+        asyncio.run(main())
+    else:
+        loop.run_until_complete(main())
 
 
 def test_a_broken_engine_still_gets_the_safety_message_and_the_bot_keeps_serving(own_standin):
@@ -679,6 +684,73 @@ def test_a_chat_that_blocked_the_bot_is_given_up_not_retried(own_standin):
                     if int(c.params["chat_id"]) == chat.id]
         assert statuses == [403, 200]
     run_in_process(standin, MisbehavingEngine(slow), test)
+
+
+# --- every text reaches safety: the real engine, in this process ------------------------
+
+
+@pytest.fixture
+def real(engine, loop, own_standin):
+    """run(test): the real PTB application and the real engine, polling a stand-in."""
+    return lambda test: run_in_process(own_standin, engine, test, timeout=30, loop=loop)
+
+
+def test_danger_behind_an_unknown_command_gets_999_first_and_samaritans(real, own_standin):
+    def test():
+        replies = Chat(own_standin).say("/kill myself tonight")
+        assert opens_safely(replies, Signal.SELF_HARM) and "116 123" in replies[0], replies
+    real(test)
+
+
+def test_danger_after_a_known_command_gets_the_emergency_answer_then_the_command(
+        real, own_standin):
+    emergency = FixedReplies.build(content.load_directory(), 7).emergency
+
+    def test():
+        chat = Chat(own_standin)
+        first, second = chat.say("/help he is hurting me right now", replies=2)
+        assert first == emergency and "I can:" in second
+        assert "I can:" in chat.say("/help what can you do")[0]
+        assert "/forget" in chat.say("/privacy")[0]
+        assert len(own_standin.texts_to(chat.id)) == 4  # no crisis answer without danger
+    real(test)
+
+
+def test_an_edited_command_runs_nothing_and_edited_danger_gets_999_first(
+        real, own_standin, engine, loop):
+    def test():
+        chat = Chat(own_standin)
+        chat.say("hello")
+        edit = {"edited_message": {**message(chat.id, own_standin.next_message_id(),
+                                             text="/forget"), "edit_date": int(time.time()),
+                                   "entities": [{"type": "bot_command", "offset": 0, "length": 7}]}}
+        (reply,) = chat.send(edit)
+        assert "edited a message" in reply and "erased" not in reply
+        danger = {"edited_message": {**message(chat.id, own_standin.next_message_id(),
+                                               text="/start he is hurting me right now"),
+                                     "edit_date": int(time.time()),
+                                     "entities": [{"type": "bot_command", "offset": 0,
+                                                   "length": 6}]}}
+        first, second = chat.send(danger, replies=2)
+        assert opens_safely([first]) and "edited a message" in second
+        return chat
+    chats = []
+    real(lambda: chats.append(test()))
+    pseudonym = Pseudonyms(KEY.encode()).of(chats[0].id)
+    tracker = loop.run_until_complete(engine._agent.tracker_store.retrieve(pseudonym))
+    assert any(isinstance(e, UserUttered) for e in tracker.events)  # "hello" is remembered
+
+
+def test_danger_in_a_group_gets_999_after_the_notice_has_gone_out(real, own_standin):
+    def test():
+        group = -new_chat()
+        said = [own_standin.push(text_update(group, own_standin.next_message_id(), text,
+                                             chat_type="group"))
+                for text in ("hello bot", "hello again", "he is hurting me right now")]
+        own_standin.wait_until(lambda: own_standin.confirmed(said[-1]))
+        notice, danger = own_standin.texts_to(group)
+        assert "only talk in private chats" in notice and opens_safely([danger])
+    real(test)
 
 
 # --- splitting ------------------------------------------------------------------------

@@ -20,12 +20,14 @@ import json
 import logging
 from typing import IO, Any
 
+from telegram.constants import MessageLimit
+
 from bot.engine import Engine
 
 logger = logging.getLogger(__name__)
 
 MAX_LINE_BYTES = 1_000_000  # far past any real request; the rest of a longer line is skipped
-MAX_TEXT_CHARS = 4096  # the longest message Telegram delivers
+MAX_TEXT_CHARS = int(MessageLimit.MAX_TEXT_LENGTH)  # the longest message Telegram delivers
 MAX_ID_CHARS = 200
 _TOO_LONG = object()
 

@@ -9,9 +9,9 @@ every response on its way out:
 * puts 999 first when the message signalled danger (the ``urgency``
   decision of ``bot.rasa_plugins.urgency``), on the first response of the
   turn only. The answer itself is kept: safety adds, it never displaces.
-  After an emergency, a response that does not open with 999 gets a 999
-  line on top; after a weaker risk signal, so does a response with no 999 in
-  it at all. (When there is nothing else to answer, the urgency component
+  After danger, or a weaker risk signal, a response that does not open
+  safely (``bot.safety.opens_safely``: 999 in its first paragraph) gets a
+  999 line on top. (When there is nothing else to answer, the urgency component
   has already chosen the emergency script itself.)
 * in a conversation whose ``language`` slot names a card other than English
   (``bot.rasa_plugins.languages``), puts that card's 999 line above it too,
@@ -30,13 +30,11 @@ from rasa.shared.core.events import BotUttered, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.utils.endpoints import EndpointConfig
 
-from bot import content, languages, project
+from bot import content, languages, project, safety
 from bot.rasa_plugins.context import TOPIC
-from bot.rasa_plugins.urgency import EMERGENCY, RISK, URGENCY
+from bot.rasa_plugins.urgency import URGENCY
 
 SAFETY_LINE = "If anyone is in danger right now, call [police_999]."
-# Answers written for a crisis already lead with 999.
-CRISIS_RESPONSES = frozenset({"utter_emergency", "utter_self_harm", "utter_self_harm_now"})
 # Follow-ups ("is it free?") are answered for the conversation's topic.
 FOLLOW_UP_RESPONSE = "utter_followup_"
 # Answers listing several services; when the person named one, its own entry answers.
@@ -86,14 +84,12 @@ class SignpostNLG(TemplatedNaturalLanguageGenerator):
         return response
 
     def _safety_line(self, utter_action: str, tracker: DialogueStateTracker, text: str) -> str:
-        if utter_action in CRISIS_RESPONSES or not _first_response_of_turn(tracker):
+        if utter_action in safety.CRISIS_RESPONSES or not _first_response_of_turn(tracker):
             return ""
         level = ((tracker.latest_message.parse_data if tracker.latest_message else {})
                  .get(URGENCY) or {}).get("level")
-        opening = text.split("\n\n", 1)[0]
-        if level == EMERGENCY and self._emergency_number not in opening:
-            return SAFETY_LINE
-        if level == RISK and self._emergency_number not in text:
+        if level in (safety.DANGER, safety.RISK) and not safety.opens_safely(
+                safety.Signal.DANGER, [text], self._emergency_number):
             return SAFETY_LINE
         return ""
 
@@ -106,7 +102,7 @@ class SignpostNLG(TemplatedNaturalLanguageGenerator):
             return line
         level = ((tracker.latest_message.parse_data if tracker.latest_message else {})
                  .get(URGENCY) or {}).get("level")
-        if level not in (EMERGENCY, RISK):
+        if level not in (safety.DANGER, safety.RISK):
             return line
         return f"{own}\n{line}" if line else own
 

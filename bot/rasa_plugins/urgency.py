@@ -2,7 +2,7 @@
 
 Two decisions are kept apart, because they call for different answers:
 
-* **emergency**: a crisis pattern matched, or the statistical classifier
+* **danger**: a crisis pattern matched, or the statistical classifier
   is confident, that someone may be in danger now. If the intent classifier
   agrees, the answer is the emergency script (or, for self-harm, the
   self-harm answers). If the predicted intent has nothing else worth
@@ -56,7 +56,6 @@ from bot.rasa_plugins.long_messages import FULL_TEXT
 from bot.rasa_plugins.sentence_encoder import DIMENSIONS, shared_encoder
 
 URGENCY = "urgency"  # the key under which the decision appears in Rasa's parse data
-EMERGENCY, RISK = "emergency", "risk"
 URGENT_INTENTS = frozenset({"emergency", "self_harm_now"})
 SELF_HARM_INTENTS = frozenset({"self_harm", "self_harm_now"})
 # Answers worth keeping when there is danger: 999 goes on top of them. Any
@@ -206,11 +205,11 @@ class UrgencyClassifier(GraphComponent):
             level = None
             confident = score >= self._config["emergency_threshold"] and not safety.says_safe_now(text)
             if signal is not None or confident:
-                level = EMERGENCY
+                level = safety.DANGER
                 self._route(message, signal, score)
             else:
                 if score >= self._config["risk_threshold"]:
-                    level = RISK
+                    level = safety.RISK
                 self._soften(message, score)
             message.set(URGENCY, {"level": level, "score": round(score, 3),
                                   "pattern": signal.value if signal else None},

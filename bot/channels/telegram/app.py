@@ -8,6 +8,9 @@ conversation id; the adapter adds only what Telegram needs:
 * commands (/start, /help, /emergency, /services, /privacy, /forget, /clear),
   registered with Telegram so they show in the menu;
 * Rasa buttons as inline keyboards, and button presses sent back as payloads;
+* every text a person sends assessed for danger, whatever path it takes:
+  words after a command, an unknown command (read as text), a caption, an
+  edit, a group message; the crisis answer goes first, then the usual reply;
 * a sensible answer to every other kind of update (stickers, photos, edits,
   group chats), never a crash;
 * replies split to Telegram's limit and sent as plain text, so nothing a user
@@ -42,6 +45,7 @@ from telegram import (
     LinkPreviewOptions,
     Update,
 )
+from telegram.constants import BulkRequestLimit
 from telegram.error import BadRequest, Forbidden, InvalidToken, NetworkError, TelegramError
 from telegram.ext import (
     AIORateLimiter,
@@ -75,7 +79,7 @@ MAX_RETRY_PAUSE = 60.0
 # Telegram lets a bot delete messages in a private chat for 48 hours; /clear
 # asks for the most recent ones by id, in the batches the API accepts.
 CLEAR_RECENT_MESSAGES = 1000
-DELETE_BATCH = 100
+DELETE_BATCH = int(BulkRequestLimit.MAX_LIMIT)
 
 COMMANDS = [
     ("start", "What this bot is, and what it is not"),
@@ -87,6 +91,7 @@ COMMANDS = [
     ("clear", "Delete recent messages from this chat"),
     ("language", "999 and an interpreter, in your language"),
 ]
+_COMMAND_NAMES = frozenset(name for name, _ in COMMANDS)
 
 
 class SettingsError(ValueError):
@@ -231,6 +236,7 @@ class _Progress:
     so that handling it again neither asks the engine again nor repeats a message."""
 
     replies: list[tuple[str, Any]] | None = None  # the engine's answer: (text, keyboard)
+    crisis: str | None = None  # the crisis answer words outside the dialogue need ("" none)
     sent: int = 0  # messages delivered, over all attempts
     reached: int = 0  # messages reached in this attempt
     undelivered: bool = False  # neither the answer nor the fail-safe could be sent
@@ -253,23 +259,31 @@ class SignpostBot:
 
     def register(self, app: Application) -> None:
         private = filters.ChatType.PRIVATE
+        # A filter given to CommandHandler replaces its default update types: without
+        # MESSAGE, editing an old message to "/forget" would erase the conversation.
+        command = private & filters.UpdateType.MESSAGE
         # Groups and channels first: the bot is for private chats only.
         app.add_handler(MessageHandler(~private, self.not_private))
-        app.add_handler(CommandHandler("start", self.start, filters=private))
-        app.add_handler(CommandHandler("help", self.help, filters=private))
-        app.add_handler(CommandHandler("emergency", self.emergency, filters=private))
-        app.add_handler(CommandHandler("services", self.services, filters=private))
-        app.add_handler(CommandHandler("privacy", self.privacy, filters=private))
-        app.add_handler(CommandHandler("forget", self.forget, filters=private))
-        app.add_handler(CommandHandler("clear", self.clear, filters=private))
-        app.add_handler(CommandHandler("language", lambda u, c: self.converse(u, "/language"), filters=private))
+        for name, handler in (("start", self.start), ("help", self.help),
+                              ("emergency", self.emergency), ("services", self.services),
+                              ("privacy", self.privacy), ("forget", self.forget),
+                              ("clear", self.clear), ("language", self.language)):
+            app.add_handler(CommandHandler(name, self._words_first(handler), filters=command))
         app.add_handler(CallbackQueryHandler(self.button))
-        edited = filters.UpdateType.EDITED_MESSAGE
-        app.add_handler(MessageHandler(edited, self.edited))
-        app.add_handler(MessageHandler(filters.COMMAND, self.unknown_command))
+        app.add_handler(MessageHandler(filters.UpdateType.EDITED, self.edited))
+        # Anything else typed, an unknown command included, is read as text by the engine.
         app.add_handler(MessageHandler(filters.TEXT, self.text))
         app.add_handler(MessageHandler(filters.ALL, self.not_text))
         app.add_error_handler(self.on_error)
+
+    def _words_first(self, handler: Any) -> Any:
+        """``handler``, after the crisis answer that words typed after the command need:
+        "/help he is hurting me right now" gets the emergency answer, then the help."""
+        async def handle(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+            unless = self.replies.emergency if handler == self.emergency else None
+            await self.crisis_first(update, typed_words(update.effective_message), unless=unless)
+            await handler(update, context)
+        return handle
 
     # --- commands --------------------------------------------------------------
 
@@ -287,6 +301,9 @@ class SignpostBot:
 
     async def privacy(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await self.send(update, self.replies.privacy)
+
+    async def language(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        await self.converse(update, "/language")
 
     async def forget(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         try:
@@ -308,9 +325,6 @@ class SignpostBot:
             except TelegramError as exc:  # too old, already gone: Telegram's limits
                 logger.info("Telegram declined to delete some messages: %s", type(exc).__name__)
         await self.send(update, self.replies.cleared)
-
-    async def unknown_command(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        await self.send(update, self.replies.unknown_command)
 
     # --- messages --------------------------------------------------------------
 
@@ -337,12 +351,12 @@ class SignpostBot:
         await self.send(update, self.replies.not_text)
 
     async def edited(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        text = update.effective_message.text or update.effective_message.caption or ""
-        if safety.assess(text):
-            await self.send(update, self.replies.emergency)
+        await self.crisis_first(update, typed_words(update.effective_message))
         await self.send(update, self.replies.edited)
 
     async def not_private(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        # Danger is answered wherever, and however often, it is written.
+        await self.crisis_first(update, typed_words(update.effective_message))
         chat = self.conversation(update)
         if chat in self._told_private_only:
             return
@@ -360,6 +374,29 @@ class SignpostBot:
             progress.replies = await self._ask_engine(update, text)
         for text, keyboard in progress.replies:
             await self.send(update, text, keyboard)
+
+    async def crisis_first(self, update: Update, text: str, unless: str | None = None) -> None:
+        """Send the crisis answer ``text`` needs, if any (and it is not ``unless``, the reply
+        about to follow), ahead of whatever else answers the update."""
+        if not text.strip():
+            return
+        progress = self._progress_of(update)
+        if progress.crisis is None:  # handled again after a failed send: same answer
+            progress.crisis = await self._assess(text)
+        if progress.crisis and progress.crisis != unless:
+            await self.send(update, progress.crisis)
+
+    async def _assess(self, text: str) -> str:
+        """The engine's crisis answer to ``text`` alone ("" for none); should the engine
+        fail, the crisis patterns still decide, with the emergency answer."""
+        try:
+            reply = await asyncio.wait_for(self.engine.crisis_reply(text),
+                                           self.settings.reply_timeout)
+            return reply.text if reply else ""
+        except Exception as exc:  # a time-out included
+            logger.error("The engine could not assess a message (%s); the crisis patterns did",
+                         type(exc).__name__)
+            return self.replies.emergency if safety.assess(text) else ""
 
     async def _ask_engine(self, update: Update, text: str) -> list[tuple[str, Any]]:
         """The engine's replies as (text, keyboard), or the fail-safe reply."""
@@ -454,6 +491,17 @@ class SignpostBot:
                 await self._send_failsafe(update, self._progress_of(update), error)
             except _GaveUp:
                 pass
+
+
+def typed_words(message: Any) -> str:
+    """What a person wrote in ``message``, as the crisis assessment reads it: the name of
+    one of our commands is not part of it ("/help" asks for the menu, not for help now);
+    any other leading "/word" is ("/kill myself tonight")."""
+    text = message.text or message.caption or ""
+    head, *rest = text.split(None, 1) or [""]
+    if head.startswith("/") and head[1:].split("@", 1)[0].lower() in _COMMAND_NAMES:
+        return rest[0] if rest else ""
+    return text
 
 
 def _keyboard(buttons: Any) -> InlineKeyboardMarkup | None:

@@ -30,10 +30,6 @@ PRIVATE_ONLY = """I only talk in private chats, to keep conversations private. P
 
 If anyone is in danger right now, call [police_999]."""
 
-UNKNOWN_COMMAND = """I don't know that command. Type /help to see what I can do, or just type your question.
-
-If anyone is in danger right now, call [police_999]."""
-
 PRIVACY = """What this bot keeps, and how to erase it:
 
 • Your messages and the bot's replies, so it can follow the conversation. They are filed under a code made from your chat, not under your Telegram id, name or username.
@@ -66,7 +62,6 @@ class FixedReplies:
     not_text: str
     edited: str
     private_only: str
-    unknown_command: str
     emergency: str
     services: str
     privacy: str
@@ -82,7 +77,6 @@ class FixedReplies:
             not_text=render(NOT_TEXT),
             edited=render(EDITED),
             private_only=render(PRIVATE_ONLY),
-            unknown_command=render(UNKNOWN_COMMAND),
             emergency=render(content.response_text("utter_emergency")),
             services=services_list(directory),
             privacy=render(PRIVACY.format(retention_days=f"{retention_days:g}")),
