@@ -14,7 +14,7 @@ import pytest
 from bot import safety
 from tools import evaluate
 from conftest import opens_safely
-from test_understanding import LOCKED_PASS_FLOOR, locked_half_holds
+from test_understanding import LOCKED_FLOORS, locked_half_holds
 
 
 # What each crisis message needs, read while the patterns are still on.
@@ -31,19 +31,21 @@ def _urgent(case) -> bool:
     return any(x.strip() == "999" for turn in case.turns for x in turn.first_says)
 
 
-def test_the_locked_half_floors_fail_with_safety_switched_off(engine, loop, safety_off):
-    report = loop.run_until_complete(evaluate.blind_report(engine, "locked", only=_urgent))
+@pytest.mark.parametrize("half", evaluate.LOCKED_HALVES)
+def test_the_locked_half_floors_fail_with_safety_switched_off(half, engine, loop, safety_off):
+    report = loop.run_until_complete(evaluate.blind_report(engine, half, only=_urgent))
     assert report.urgent_turns and not locked_half_holds(report), (
         "the locked half held its floors with safety off: it checks nothing")
 
 
 @pytest.mark.slow
-def test_each_locked_half_floor_fails_on_its_own_with_safety_switched_off(engine, loop, safety_off):
+@pytest.mark.parametrize("half", evaluate.LOCKED_HALVES)
+def test_each_locked_half_floor_fails_on_its_own_with_safety_switched_off(half, engine, loop, safety_off):
     """The whole half (the everyday control runs its urgent cases only): each floor,
     not only their sum, is a floor."""
-    report = loop.run_until_complete(evaluate.blind_report(engine, "locked"))
+    report = loop.run_until_complete(evaluate.blind_report(engine, half))
     assert report.urgent_missed > 0
-    assert report.pass_rate < LOCKED_PASS_FLOOR, report.pass_rate
+    assert report.pass_rate < LOCKED_FLOORS[half][0], report.pass_rate
 
 
 def test_the_switch_is_off_only_inside_the_controls(ask, new_id):

@@ -89,7 +89,7 @@ _CUES = [
         r"\bi am in year (?:[5-9]|1[0-3])\b|\bi am in (?:primary|secondary|high) school\b",
     ]),
     (ADULT_SURVIVOR, [
-        r"\b(?:when i was|since i was) (?:little|young|younger|small|a (?:kid|child|teenager|teen|girl|boy)|in care|\d{1,2})\b",
+        r"\b(?:when i was|since i was) (?:little|young|younger|small|(?:a )?(?:kid|child|teenager|teen|girl|boy)|in care|\d{1,2})\b",
         r"\bas a (?:child|kid|teenager|young girl|young boy)\b",
         r"\bi am (?:now )?(?:[2-9]\d)(?: now| years old)?\b.*\b(?:abus|rape|groom|exploit|molest|assault|touch)",
         r"\b(?:abus|rape|groom|exploit|molest|assault|touch)\w* .*\b(?:years|decades) ago\b",
