@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import re
 
-TELEGRAM_LIMIT = 4096
+from telegram.constants import MessageLimit
+
+TELEGRAM_LIMIT = MessageLimit.MAX_TEXT_LENGTH
 _BREAKS = [re.compile(r"\n\s*\n"), re.compile(r"\n"), re.compile(r"(?<=[.!?])\s+"), re.compile(r"\s+")]
 
 
