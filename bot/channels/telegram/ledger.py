@@ -201,8 +201,9 @@ class PostgresLedger(Ledger):
         self._dsn = dsn
         self._db = None
         self._connect()
-        for statement in _SCHEMA:
-            self._transaction([(statement, ())])
+        # Instances starting together would race to create the tables: one at a time.
+        self._transaction([("SELECT pg_advisory_xact_lock(74310018)", ()),
+                           *[(statement, ()) for statement in _SCHEMA]])
         self.forget_before(0)
 
     def _connect(self) -> Any:
