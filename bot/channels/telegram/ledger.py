@@ -70,11 +70,15 @@ class Ledger:
     # --- the interface ---------------------------------------------------------------
 
     def add(self, update_id: int) -> None:
-        """Record ``update_id`` as answered (or given up), and drop its pending content."""
+        """Record ``update_id`` as answered (or given up), and drop its pending content.
+
+        The pending row stays, emptied, so that an instance that checked "answered"
+        a moment before still cannot take the update (its insert conflicts).
+        """
         self._quietly(lambda: self._transaction([
             (self._sql("INSERT INTO answered VALUES (?, ?, ?) ON CONFLICT DO NOTHING"),
              (self._bot, update_id, time.time())),
-            (self._sql("DELETE FROM pending WHERE bot_id = ? AND update_id = ?"),
+            (self._sql("UPDATE pending SET content = NULL WHERE bot_id = ? AND update_id = ?"),
              (self._bot, update_id)),
         ]))
 
@@ -107,7 +111,8 @@ class Ledger:
             condition = "at < ?" if stale_only else "(owner = ? OR at < ?)"
             args = (stale,) if stale_only else (self.owner, stale)
             rows = self._execute(self._sql(
-                f"SELECT update_id, content FROM pending WHERE bot_id = ? AND {condition}"),
+                f"SELECT update_id, content FROM pending WHERE bot_id = ? AND "
+                f"content IS NOT NULL AND {condition}"),
                 (self._bot, *args))
             for update_id, _ in rows:
                 self._transaction([(self._sql(
@@ -119,9 +124,12 @@ class Ledger:
     def forget_before(self, update_id: int) -> None:
         """Drop what Telegram will not send again: ids below the confirmed offset, and
         anything older than Telegram keeps updates (any bot's)."""
-        self._quietly(lambda: self._transaction([(self._sql(
-            "DELETE FROM answered WHERE (bot_id = ? AND update_id < ?) OR at < ?"),
-            (self._bot, update_id, time.time() - LEDGER_DAYS * 86400))]))
+        old = time.time() - LEDGER_DAYS * 86400
+        self._quietly(lambda: self._transaction([
+            (self._sql("DELETE FROM answered WHERE (bot_id = ? AND update_id < ?) OR at < ?"),
+             (self._bot, update_id, old)),
+            (self._sql("DELETE FROM pending WHERE content IS NULL AND at < ?"), (old,)),
+        ]))
 
     # --- helpers -----------------------------------------------------------------------
 
