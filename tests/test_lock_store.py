@@ -85,3 +85,28 @@ def test_an_unreachable_redis_is_refused_at_start():
                             port=local_servers.free_port(), db=1)
     with pytest.raises(ConnectionException):
         LockStore.create(config)
+
+
+@pytest.mark.slow
+def test_a_lock_held_past_its_lifetime_never_sees_its_ticket_number_again(redis_port):
+    import asyncio
+    import time
+
+    import redis
+    from bot.rasa_plugins.lock_store import AtomicRedisLockStore
+
+    store = AtomicRedisLockStore(host="127.0.0.1", port=redis_port, db=3)
+    red = redis.Redis(host="127.0.0.1", port=redis_port, db=3)
+    held = store.issue_ticket("long-holder", 0.05)
+    asyncio.run(store._acquire_lock("long-holder", held, 1))
+    # The holder is still busy when its ticket's lifetime, and the queue's, runs out.
+    deadline = time.monotonic() + 10
+    while red.exists(*store._keys("long-holder")[:2]):
+        assert time.monotonic() < deadline, "the queue never expired"
+        time.sleep(0.01)
+    later = store.issue_ticket("long-holder", 30)
+    assert later > held, "a ticket number was handed out again after the queue expired"
+    store.cleanup("long-holder", held)  # the long holder finishes at last
+    # ... and that must not have taken the newer ticket's place in the queue.
+    asyncio.run(asyncio.wait_for(store._acquire_lock("long-holder", later, 1), 5))
+    store.cleanup("long-holder", later)

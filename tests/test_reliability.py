@@ -36,12 +36,13 @@ class Adapter:
         self.endpoints = write_endpoints(folder)
         self.log = folder / "adapter.log"
         self.process: subprocess.Popen | None = None
+        self.env: dict[str, str] = {}
 
     def start(self) -> "Adapter":
         ready = len(self.standin.calls_to("setMyCommands"))
         env = {**os.environ, "TELEGRAM_BOT_TOKEN": TOKEN, "SIGNPOST_ID_KEY": KEY,
                "TELEGRAM_API_BASE_URL": self.standin.base_url,
-               "SIGNPOST_STATE_DIR": str(self.folder / "state")}
+               "SIGNPOST_STATE_DIR": str(self.folder / "state"), **self.env}
         with open(self.log, "a") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "bot", "telegram", "--model", str(self.model),
@@ -177,4 +178,46 @@ def test_a_new_model_is_swapped_in_live_and_a_broken_one_is_refused(model, tmp_p
         assert adapter.process.poll() is None
     finally:
         stop.set()
+        adapter.stop()
+
+
+def test_webhook_mode_killed_right_after_a_200_answers_the_message_once_after_restart(
+        model, tmp_path, standin):
+    import json
+    import urllib.request
+
+    from tools.local_servers import free_port, wait_for_port
+
+    port, chat = free_port(), 9301
+    url, secret = f"http://127.0.0.1:{port}/hook", "webhook-reliability-secret-of-32-chars"
+    adapter = Adapter(model, tmp_path, standin)
+    adapter.env = {"WEBHOOK_URL": url, "WEBHOOK_PORT": str(port), "TELEGRAM_WEBHOOK_SECRET": secret}
+
+    def post(update: dict) -> int:
+        request = urllib.request.Request(url, data=json.dumps(update).encode(), headers={
+            "Content-Type": "application/json", "X-Telegram-Bot-Api-Secret-Token": secret})
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status
+
+    adapter.start()
+    try:
+        wait_for_port(port, STARTUP)
+        # Nothing can reach the chat yet, so the reply is surely not out when the kill comes.
+        unreachable = standin.fail("sendMessage", 502, chat_id=chat, times=float("inf"))
+        assert post({"update_id": 1, **text_update(chat, 1, "a child is being hurt right now")}) == 200
+        adapter.kill()
+        unreachable.times = 0
+        assert standin.sent_to(chat) == []
+
+        adapter.start()
+        first = standin.wait_for_messages(chat, 1, timeout=120)[0]
+        assert "999" in first
+        wait_for_port(port, STARTUP)
+        before = len(standin.sent_to(chat))
+        assert post({"update_id": 2, **text_update(chat, 2, "thanks")}) == 200
+        standin.wait_until(lambda: any("welcome" in t for t in standin.texts_to(chat)[before:]), 120)
+        # Each chat's updates are answered in order, so a second answer to the first
+        # message would have come before the answer to "thanks".
+        assert standin.texts_to(chat).count(first) == 1
+    finally:
         adapter.stop()

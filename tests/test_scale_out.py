@@ -121,3 +121,34 @@ def user_messages(port: int, sender: str) -> list[str]:
             cursor.execute("SELECT data FROM events WHERE sender_id = %s AND type_name = 'user' "
                            "ORDER BY id", (sender,))
             return [json.loads(data)["text"] for (data,) in cursor.fetchall()]
+
+
+def test_one_update_delivered_to_both_instances_is_answered_once(instances):
+    import concurrent.futures
+
+    standin, (first, second) = instances
+    chat = 777_002
+    update = {"update_id": 5000, **text_update(chat, standin.next_message_id(), "hello")}
+    # A retry reaching the other instance: both get it, at the same moment.
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        assert list(pool.map(lambda url: post(url, update), (first, second))) == [200, 200]
+    greeting = standin.wait_for_messages(chat, 1, timeout=60)[0]
+    # ... and again later, once it was answered.
+    assert post(second, update) == 200 and post(first, update) == 200
+    then = {"update_id": 5001, **text_update(chat, standin.next_message_id(), "thanks")}
+    assert post(first, then) == 200
+    standin.wait_until(lambda: any("welcome" in t for t in standin.texts_to(chat)), 60)
+    assert standin.texts_to(chat).count(greeting) == 1
+
+
+def test_the_postgresql_ledger_is_shared_and_hands_a_pending_update_to_one_instance(postgres):
+    from bot.channels.telegram.ledger import PostgresLedger
+
+    dsn = f"host=127.0.0.1 port={postgres} dbname=signpost user=postgres"
+    a, b = PostgresLedger(dsn, 42, "a"), PostgresLedger(dsn, 42, "b")
+    assert a.hold(1, '{"update_id": 1}') is True
+    assert b.hold(1, '{"update_id": 1}') is False  # taken by a
+    assert b.take_pending() == [] and a.take_pending() == [(1, '{"update_id": 1}')]
+    a.add(1)
+    assert 1 in b and a.take_pending() == []
+    assert b.hold(1, '{"update_id": 1}') is False  # answered

@@ -32,7 +32,7 @@ from bot.channels.telegram.splitting import TELEGRAM_LIMIT, split_message
 from bot.channels.telegram.pseudonyms import BadKey, load_key
 from bot.channels.telegram.app import (COMMANDS, Settings, SettingsError, build_application,
                               prepare_state_dir, webhook_secret_for)
-from bot.channels.telegram.delivery import HandledUpdates
+from bot.channels.telegram.ledger import HandledUpdates
 from bot.safety import Signal
 from conftest import opens_safely, write_endpoints
 from tools.local_servers import free_port, wait_for_port

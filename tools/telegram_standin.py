@@ -73,6 +73,7 @@ class TelegramStandIn:
         self._held: dict[int, asyncio.Event] = {}  # chats whose messages wait to be released
         self._updates: list[dict] = []
         self._confirmed_below = 0  # every update below this id has been confirmed
+        self._delivered: dict[int, int] = {}  # chat id -> messages that reached it
         self._changed = threading.Condition()
         self._update_ids = itertools.count(1)
         self._message_ids = itertools.count(10_000)
@@ -155,6 +156,10 @@ class TelegramStandIn:
         return [c for c in self.calls_to("sendMessage")
                 if int(c.params["chat_id"]) == chat_id and c.status == 200]
 
+    def delivered_count(self, chat_id: int) -> int:
+        """How many messages have been delivered to ``chat_id`` (cheap, for load tests)."""
+        return self._delivered.get(chat_id, 0)
+
     def texts_to(self, chat_id: int) -> list[str]:
         return [c.params["text"] for c in self.sent_to(chat_id)]
 
@@ -203,6 +208,9 @@ class TelegramStandIn:
             result = answer(self, params)
         with self._changed:
             call.done = time.monotonic()
+            if method == "sendMessage":
+                chat = int(params.get("chat_id", 0))
+                self._delivered[chat] = self._delivered.get(chat, 0) + 1
             self._changed.notify_all()
         return web.json_response({"ok": True, "result": result})
 

@@ -10,7 +10,11 @@ nobody will ever finish, and the conversation stalls until the lock expires
 
 Here each step is one Lua script, which Redis runs atomically:
 
-* a ticket number comes from ``INCR``, so no two are ever the same;
+* a ticket number comes from ``INCR`` on one counter for the whole store, which
+  never expires, so no two are ever the same, however long a holder keeps its
+  lock (a counter per conversation that expired with the queue started again at
+  1 after a long holder, and that holder's cleanup then removed a newer ticket of
+  the same number, letting two messages in at once);
 * the queue is a sorted set of ticket numbers, served lowest first, so
   messages are handled in the order they took their tickets;
 * each ticket's deadline is kept next to it and read against Redis's own
@@ -36,7 +40,8 @@ from rasa.utils.endpoints import EndpointConfig
 # How often a waiting message looks again whether its turn has come (Rasa: 1 s).
 POLL_SECONDS = 0.02
 
-# KEYS: queue (sorted set of ticket numbers), deadlines (hash number -> ms), counter.
+# KEYS: queue (sorted set of ticket numbers), deadlines (hash number -> ms), counter
+# (one for the store, never expiring).
 _PURGE = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -55,7 +60,8 @@ _ISSUE = "local now = (function() " + _PURGE + " end)()\n" + """
 local number = redis.call('INCR', KEYS[3])
 redis.call('ZADD', KEYS[1], number, number)
 redis.call('HSET', KEYS[2], number, now + tonumber(ARGV[1]))
-for _, key in ipairs(KEYS) do redis.call('PEXPIRE', key, ARGV[1]) end
+redis.call('PEXPIRE', KEYS[1], ARGV[1])
+redis.call('PEXPIRE', KEYS[2], ARGV[1])
 return number
 """
 
@@ -96,7 +102,7 @@ class AtomicRedisLockStore(RedisLockStore):
 
     def _keys(self, conversation_id: Text) -> list[str]:
         base = f"{self.key_prefix}atomic:{conversation_id}"
-        return [f"{base}:queue", f"{base}:deadlines", f"{base}:issued"]
+        return [f"{base}:queue", f"{base}:deadlines", f"{self.key_prefix}atomic:tickets"]
 
     def issue_ticket(self, conversation_id: Text, lock_lifetime: float = LOCK_LIFETIME) -> int:
         try:
@@ -139,7 +145,7 @@ class AtomicRedisLockStore(RedisLockStore):
         return bool(self.red.zcard(self._keys(conversation_id)[0]))
 
     def delete_lock(self, conversation_id: Text) -> None:
-        self.red.delete(*self._keys(conversation_id))
+        self.red.delete(*self._keys(conversation_id)[:2])  # never the counter: numbers go on
 
     def save_lock(self, lock: TicketLock) -> None:
         raise NotImplementedError("tickets are only changed atomically, by the scripts")

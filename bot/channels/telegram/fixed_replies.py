@@ -55,6 +55,10 @@ Telegram doesn't let bots delete older messages. To remove everything, delete th
 
 This only clears your phone's chat. /forget erases what the bot remembers."""
 
+ONE_AT_A_TIME = """You sent a lot of messages at once. I read one message at a time, so I've answered your latest ones and skipped some before them.
+
+Please send one message and wait for my answer. If anyone is in danger right now, call [police_999]."""
+
 
 @dataclass(frozen=True)
 class FixedReplies:
@@ -68,6 +72,7 @@ class FixedReplies:
     forgotten: str
     forget_failed: str
     cleared: str
+    one_at_a_time: str
 
     @classmethod
     def build(cls, directory: content.Directory, retention_days: float) -> "FixedReplies":
@@ -83,6 +88,7 @@ class FixedReplies:
             forgotten=render(FORGOTTEN),
             forget_failed=render(FORGET_FAILED),
             cleared=render(CLEARED),
+            one_at_a_time=render(ONE_AT_A_TIME),
         )
 
 
