@@ -301,7 +301,9 @@ def review(root: Path = project.ROOT, today: dt.date | None = None) -> Review:
         for file, name, text in answers:
             problems += check_answer(text, directory, file, name, flawed)
     languages_path = root / LANGUAGES_FILE.relative_to(project.ROOT)
-    _, cards, more = _read_languages(languages_path, directory)
+    # The cards name services too: with no directory to check them against, they wait.
+    _, cards, more = (_read_languages(languages_path, directory, flawed) if directory_read
+                      else (None, [], []))
     problems += more
     warnings += [Problem(languages_path, card.code, f"no native speaker has reviewed the "
                          f"{card.english_name} card yet; ask one to, then set "
@@ -693,7 +695,7 @@ _LANGUAGE_CODE = re.compile(r"^[a-z]{2,3}(?:-[A-Z][a-z]{3})?$")
 _QUOTED = re.compile(r'"([^"]+)"')
 
 
-def _read_languages(path: Path, directory: Directory
+def _read_languages(path: Path, directory: Directory, flawed: frozenset[str] = frozenset()
                     ) -> tuple[dict[str, str], list[LanguageCard], list[Problem]]:
     """The card's English originals and translations, with what is wrong with them.
 
@@ -721,7 +723,7 @@ def _read_languages(path: Path, directory: Directory
         text = _text_field(english, key, path, "english", problems)
         if text:
             originals[key] = text
-            problems += check_answer(text, directory, path, f"english.{key}")
+            problems += check_answer(text, directory, path, f"english.{key}", flawed)
     for key in english:
         if key not in CARD_KEYS:
             problems.append(Problem(path, "english", f"'{key}' is not part of the card; the "
@@ -761,7 +763,7 @@ def _read_languages(path: Path, directory: Directory
             if value is None or key not in originals:
                 continue
             text[key] = value
-            problems += check_answer(value, directory, path, where)
+            problems += check_answer(value, directory, path, where, flawed)
             problems += _translation_problems(originals[key], value, path, where)
         for key in card:
             if key not in CARD_KEYS:

@@ -97,11 +97,19 @@ def test_faq_answers_come_from_the_statements_and_cite_them(ask, new_id):
 
 
 def test_disclosure_is_believed_with_999_first_and_options(ask, new_id):
-    reply = ask(new_id(), "i was abused when i was a teenager")[0].text
+    reply = ask(new_id(), "someone abused me and i have never told anyone")[0].text
     assert reply.index("999") < reply.index("101")
     for expected in ("I believe you", "not your fault", "0800 1111", "0808 500 2222",
                      "08 08 16 89 111"):
         assert expected in reply
+
+
+def test_an_adult_survivor_gets_services_for_adults_not_for_teenagers(ask, new_id):
+    reply = ask(new_id(), "i was abused when i was a teenager, im 45 now")[0].text
+    assert reply.index("999") < reply.index("101")
+    for expected in ("I believe you", "not your fault", "0808 500 2222", "08 08 16 89 111"):
+        assert expected in reply
+    assert "0800 1111" not in reply
 
 
 def test_a_number_changed_in_the_directory_changes_every_answer(model, endpoints, loop, tmp_path,

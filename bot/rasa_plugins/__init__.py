@@ -1,5 +1,6 @@
 """Our code inside Rasa, each named in config.yml or endpoints.yml: pipeline
-components (urgency, faq_gate, long_messages), the FAQ importer, the NLG that
+components (long_messages, sentence_encoder, intent_classifier, faq_gate,
+urgency, languages, context), the FAQ and language importers, the NLG that
 fills in phone numbers, and the tracker and lock stores."""
 
 

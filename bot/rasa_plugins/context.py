@@ -88,13 +88,15 @@ _CUES = [
         r"\bi am (?:a |still a |only a |just a )?(?:kid|child|teenager|teen|schoolgirl|schoolboy)\b",
         r"\bi am in year (?:[5-9]|1[0-3])\b|\bi am in (?:primary|secondary|high) school\b",
     ]),
+    # Only with a sign that it was long ago: "when I was 15" may be from a 16-year-old.
     (ADULT_SURVIVOR, [
-        r"\b(?:when i was|since i was) (?:little|young|younger|small|(?:a )?(?:kid|child|teenager|teen|girl|boy)|in care|\d{1,2})\b",
-        r"\bas a (?:child|kid|teenager|young girl|young boy)\b",
-        r"\bi am (?:now )?(?:[2-9]\d)(?: now| years old)?\b.*\b(?:abus|rape|groom|exploit|molest|assault|touch)",
+        r"\bi am (?:now )?(?:[2-9]\d)(?: now| years old)?\b.*\b(?:abus|rape|groom|exploit|molest|assault|touch|hurt)",
+        r"\b(?:abus|rape|groom|exploit|molest|assault|touch|hurt)\w*\b.*\bi am (?:now )?(?:[2-9]\d)\b(?! (?:minutes|mins|miles))",
         r"\b(?:abus|rape|groom|exploit|molest|assault|touch)\w* .*\b(?:years|decades) ago\b",
         r"\b(?:years|decades) ago\b.*\b(?:abus|rape|groom|exploit|molest|assault|touch)",
         r"\bi am a survivor\b|\badult survivor\b|\bhistoric(?:al)? (?:abuse|case|rape)\b|\bnon ?recent\b",
+        r"\bback in (?:the )?(?:19\d\d|70s|80s|90s|nineties|eighties|seventies)\b|\bin the (?:19\d0s|70s|80s|90s)\b",
+        r"\b(?:now i am|i am now) (?:an? )?(?:adult|grown up|grown woman|grown man|mum|mother|dad|father)\b",
     ]),
     (PARENT, [
         rf"\bmy (?:\w+ ){{0,3}}{_CHILD}\b",

@@ -16,6 +16,8 @@ FAQ intent must pass three tests:
 Otherwise the message becomes ``nlu_fallback``, whose answer keeps 999 and
 101 and offers the main topics. This is Rasa's FallbackClassifier idea,
 applied with stricter tests to the intents where a wrong guess costs most.
+A hesitant guess of small talk (hello, goodbye, thanks) needs a shared word
+too, since nonsense resembles it.
 """
 
 from __future__ import annotations
@@ -39,6 +41,10 @@ from bot.rasa_plugins import sources_fingerprint
 from bot.rasa_plugins.faq_importer import INTENT_PREFIX
 
 _VOCABULARY_FILE = "faq_vocabulary.json"
+# Small talk that gibberish resembles ("blah blah blah", "bye bye"): below
+# SMALL_TALK_SURE, these too need a word their own examples use.
+SMALL_TALK = frozenset({"greet", "goodbye", "thanks"})
+SMALL_TALK_SURE = 0.6
 # Words too common to count as evidence of what a question is about.
 STOP_WORDS = frozenset("""
 a about after all also am an and any are as at be been before being but by can could did do does
@@ -90,7 +96,7 @@ class FaqGate(GraphComponent):
         vocabulary: Dict[str, set[str]] = {}
         for example in training_data.intent_examples:
             intent = str(example.get(INTENT) or "")
-            if intent.startswith(INTENT_PREFIX):
+            if intent.startswith(INTENT_PREFIX) or intent in SMALL_TALK:
                 vocabulary.setdefault(intent, set()).update(content_words(example.get(TEXT) or ""))
         self._vocabulary = vocabulary
         with self._storage.write_to(self._resource) as folder:
@@ -102,10 +108,17 @@ class FaqGate(GraphComponent):
         for message in messages:
             intent = message.get(INTENT) or {}
             name = str(intent.get(INTENT_NAME_KEY) or "")
+            confidence = float(intent.get(PREDICTED_CONFIDENCE_KEY) or 0)
+            if name in SMALL_TALK:
+                # "blah blah blah" is not goodbye: a hesitant small-talk guess needs a word of it.
+                if confidence < SMALL_TALK_SURE and not (
+                        content_words(message.get(TEXT) or "") & self._vocabulary.get(name, set())):
+                    message.set(INTENT, {INTENT_NAME_KEY: DEFAULT_NLU_FALLBACK_INTENT_NAME,
+                                         PREDICTED_CONFIDENCE_KEY: confidence}, add_to_output=True)
+                continue
             if not name.startswith(INTENT_PREFIX):
                 continue
             ranking = message.get(INTENT_RANKING_KEY) or []
-            confidence = float(intent.get(PREDICTED_CONFIDENCE_KEY) or 0)
             runner_up = float(ranking[1][PREDICTED_CONFIDENCE_KEY]) if len(ranking) > 1 else 0.0
             shares_a_word = bool(content_words(message.get(TEXT) or "") & self._vocabulary.get(name, set()))
             if (confidence < self._config["threshold"] or confidence - runner_up < self._config["margin"]

@@ -194,8 +194,14 @@ class SentenceEmbeddingFeaturizer(DenseFeaturizer, GraphComponent):
         # The whole of a long message, even where QuestionFocus hands the count
         # features only the question it asks: the question says what is wanted,
         # the story around it says what it is about.
-        with_text = [m for m in messages if m.get(TEXT)]
-        self._add(with_text, self._encoder.encode([whole_text(m) for m in with_text]))
+        # Every message gets a vector, a blank one for a blank message, so the
+        # classifier always sees the same number of features.
+        texts = [whole_text(m) for m in messages]
+        vectors = np.zeros((len(messages), DIMENSIONS), dtype=np.float32)
+        written = [i for i, text in enumerate(texts) if text.strip()]
+        if written:
+            vectors[written] = self._encoder.encode([texts[i] for i in written])
+        self._add(messages, vectors)
         return messages
 
     def process_training_data(self, training_data: TrainingData) -> TrainingData:
