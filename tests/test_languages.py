@@ -262,7 +262,6 @@ def _blind_results(ask, new_id, half: str):
         first = replies[0] if replies else ""
         language = case["language"]
         totals["cases"] += 1
-        totals["999 in the first message"] += "999" in first
         if language == "en":
             totals["english"] += 1
             totals["english in English"] += not conversations.language_failures("en", replies)
@@ -270,6 +269,9 @@ def _blind_results(ask, new_id, half: str):
         want = "ur" if language == "ur-Latn" else language
         right = not conversations.language_failures(want, replies)
         totals["other"] += 1
+        # Every message in another language gets the card, 999 first; an English
+        # one gets whatever it asked for (999 first only if it signals danger).
+        totals["999 in the first message"] += "999" in first
         totals["card in its language"] += right
         if language == "ur-Latn" and not right:
             totals["ur-Latn in a third language"] += bool(conversations.language_failures("en", replies))
@@ -283,7 +285,7 @@ def test_blind_multilingual_set(ask, new_id, half, record_property, capsys):
     record_property(f"languages-{half}", dict(totals))
     with capsys.disabled():
         print(f"\nblind languages, {half}: " + ", ".join(f"{k} {v}" for k, v in totals.items()))
-    assert totals["999 in the first message"] == totals["cases"]
+    assert totals["999 in the first message"] == totals["other"]
     assert totals["english in English"] == totals["english"]
     assert totals["ur-Latn in a third language"] == 0
     assert totals["card in its language"] >= 0.9 * totals["other"]
