@@ -103,7 +103,8 @@ def test_one_conversation_alternating_between_instances_keeps_its_state_and_orde
     texts = ["how do i report a concern about a child", "what is the urn", "are you a bot",
              "what helplines are there", "thanks", "bye"]
     expected_starts = ["You can report a worry", "Thames Valley Police's 2015 statement",
-                       "I'm an automated chatbot", "Services that can help", "You're welcome",
+                       # "my daughter" earlier, on the other instance: the parent's list.
+                       "I'm an automated chatbot", "Services for you and your child", "You're welcome",
                        "Take care"]
     for n, (text, start) in enumerate(zip(texts, expected_starts, strict=True)):
         assert say((first, second)[n % 2], text).startswith(start)
