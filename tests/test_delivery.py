@@ -6,18 +6,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-import tempfile
-from pathlib import Path
 
 import pytest
 from telegram import Update
 
-from bot import content
-from bot.channels.telegram.app import Settings, build_application
 from bot.channels.telegram.delivery import FLOOD_BACKLOG, PerChatOrder
-from bot.channels.telegram.fixed_replies import FixedReplies
-from bot.channels.telegram.pseudonyms import Pseudonyms
 from bot.engine import Reply
+from support.telegram_app import run_in_process
 from tools.telegram_standin import TelegramStandIn, text_update
 
 TOKEN = "123456789:" + "D" * 35
@@ -52,27 +47,7 @@ def standin():
 
 
 def run_adapter(standin: TelegramStandIn, engine: Engine, test, **settings) -> None:
-    settings = Settings(token=TOKEN, base_url=standin.base_url,
-                        state_dir=Path(tempfile.mkdtemp(prefix="signpost-state-")), **settings)
-    replies = FixedReplies.build(content.load_directory(), settings.retention_days)
-
-    async def load():
-        return engine
-
-    async def main():
-        app = build_application(settings, load, replies, Pseudonyms(KEY.encode()))
-        async with app:
-            await app.post_init(app)
-            await app.start()
-            await app.updater.start_polling(poll_interval=0.05, timeout=1)
-            try:
-                await asyncio.get_running_loop().run_in_executor(None, test)
-            finally:
-                await app.updater.stop()
-                await app.stop()
-                await app.post_stop(app)
-
-    asyncio.run(main())
+    run_in_process(standin, engine, test, token=TOKEN, key=KEY, **settings)
 
 
 def test_a_chat_whose_sends_always_fail_does_not_stall_150_later_updates(standin, caplog):

@@ -30,11 +30,12 @@ from bot.channels.telegram.fixed_replies import FixedReplies
 from bot.channels.telegram.pseudonyms import Pseudonyms
 from bot.channels.telegram.splitting import TELEGRAM_LIMIT, split_message
 from bot.channels.telegram.pseudonyms import BadKey, load_key
-from bot.channels.telegram.app import (COMMANDS, Settings, SettingsError, build_application,
+from bot.channels.telegram.app import (COMMANDS, Settings, SettingsError,
                               prepare_state_dir, webhook_secret_for)
 from bot.channels.telegram.ledger import HandledUpdates
 from bot.safety import Signal
 from conftest import opens_safely, write_endpoints
+from support import telegram_app as in_process
 from tools.local_servers import free_port, wait_for_port
 from tools.telegram_standin import TelegramStandIn, button_update, message, text_update
 
@@ -557,35 +558,10 @@ def own_standin():
 
 def run_in_process(standin: TelegramStandIn, engine: MisbehavingEngine, test, timeout: float = 0.5,
                    send_retry: float = 30.0, state_dir: Path | None = None, loop=None):
-    """Run the real PTB application in this process, polling the stand-in (on ``loop``,
-    the real engine's, when given)."""
-    import tempfile
-
-    settings = Settings(token=TOKEN, base_url=standin.base_url, reply_timeout=timeout,
-                        send_retry_seconds=send_retry,
-                        state_dir=state_dir or Path(tempfile.mkdtemp(prefix="signpost-state-")))
-    replies = FixedReplies.build(content.load_directory(), settings.retention_days)
-
-    async def load():
-        return engine
-
-    async def main():
-        app = build_application(settings, load, replies, Pseudonyms(KEY.encode()))
-        async with app:
-            await app.post_init(app)
-            await app.start()
-            await app.updater.start_polling(poll_interval=0.05, timeout=1)
-            try:
-                await asyncio.get_running_loop().run_in_executor(None, test)
-            finally:
-                await app.updater.stop()
-                await app.stop()
-                await app.post_stop(app)
-
-    if loop is None:
-        asyncio.run(main())
-    else:
-        loop.run_until_complete(main())
+    """The real PTB application in this process, polling the stand-in."""
+    extra = {"state_dir": state_dir} if state_dir else {}
+    in_process.run_in_process(standin, engine, test, token=TOKEN, key=KEY, loop=loop,
+                              reply_timeout=timeout, send_retry_seconds=send_retry, **extra)
 
 
 def test_a_broken_engine_still_gets_the_safety_message_and_the_bot_keeps_serving(own_standin):
